@@ -1,0 +1,3 @@
+from pfgmbench.cli import main
+
+main()

@@ -1,0 +1,23 @@
+"""Data set registry: name -> loader. Every loader returns a `Dataset` with images in [-1, 1]."""
+from pfgmbench.data.base import Dataset
+from pfgmbench.errors import UserError
+
+
+def load_dataset(cfg_data, split="train"):
+    """Load the data set a config's `data` section names (split: 'train' or 'test')."""
+    from pfgmbench.data import digits, images, toys
+
+    name = cfg_data["name"]
+    if name == "digits":
+        return digits.load(split)
+    if name in toys.TOYS:
+        return toys.load(name, split)
+    if name == "cifar10":
+        return images.load_cifar10(cfg_data.get("root"), split, download=cfg_data.get("download", True))
+    if name == "imagefolder":
+        return images.load_image_folder(cfg_data.get("root"))
+    raise UserError(f"unknown data set '{name}'; choose digits, cifar10, imagefolder or a toy "
+                    f"({', '.join(sorted(toys.TOYS))})")
+
+
+__all__ = ["Dataset", "load_dataset"]

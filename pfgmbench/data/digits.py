@@ -1,0 +1,18 @@
+"""scikit-learn's bundled 8x8 handwritten digits: the embedded default (no network)."""
+import torch
+
+from pfgmbench.data.base import Dataset
+
+SPLIT_SEED = 20230418   # fixed: the train/test split never changes between runs
+N_TEST = 297            # 1797 = 1500 train + 297 test (REFERENCE 8)
+
+
+def load(split="train"):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0 * 2 - 1   # [0,16] -> [-1,1]
+    y = torch.tensor(d.target, dtype=torch.int64)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    idx = perm[N_TEST:] if split == "train" else perm[:N_TEST]
+    return Dataset(name=f"digits-{split}", data=x[idx].contiguous(), labels=y[idx].contiguous(), num_classes=10)

@@ -1,0 +1,262 @@
+"""Training loop (EDM recipe, REFERENCE 1 and 3): Adam, lr ramp and EMA in images, resume.
+
+Randomness: network init from the run seed; data order is a per-epoch permutation derived
+from (seed, epoch), so the position is just the image count; noise comes from one generator
+whose state is checkpointed. Noise is drawn for the whole global batch on every rank and
+sliced, so a run's trajectory does not depend on the number of ranks (dropout aside).
+"""
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from pfgmbench import checkpoint, distributed
+from pfgmbench.atomic import append_line, write_text
+from pfgmbench.augment import augment
+from pfgmbench.config import dump
+from pfgmbench.data import load_dataset
+from pfgmbench.errors import UserError
+from pfgmbench.nets import build_network
+from pfgmbench.physics import pfgmpp
+
+# Keys that may change when a run is resumed (duration, where it runs, how it samples).
+RESUMABLE_CHANGES = ("train.kimg", "train.device", "train.batch_gpu", "train.checkpoint_kimg",
+                     "train.snapshot_kimg", "sample")
+
+
+class TrainingDiverged(UserError):
+    pass
+
+
+def denoising_loss(net, y, sigma, x, sigma_data, labels=None, aug_labels=None):
+    """lambda(sigma) ||D(x; sigma) - y||^2 summed over pixels (EDM eq. 2, lambda = (s^2+sd^2)/(s sd)^2)."""
+    weight = (sigma ** 2 + sigma_data ** 2) / (sigma * sigma_data) ** 2
+    err = (net(x, sigma, labels, aug_labels) - y).square().flatten(1).sum(1)
+    return weight * err
+
+
+class DataOrder:
+    """Image k of the stream is permutation_{k // n}[k % n], the permutation seeded by (seed, epoch)."""
+
+    def __init__(self, n, seed):
+        self.n, self.seed, self._epoch, self._perm = n, seed, None, None
+
+    def _permutation(self, epoch):
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        return self._perm
+
+    def indices(self, start, count):
+        return torch.stack([self._permutation(k // self.n)[k % self.n] for k in range(start, start + count)])
+
+
+def _config_diff(saved, current, prefix=""):
+    for k in sorted(set(saved) | set(current)):
+        key = prefix + k
+        if any(key == c or key.startswith(c + ".") for c in RESUMABLE_CHANGES):
+            continue
+        a, b = saved.get(k), current.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = _config_diff(a, b, key + ".")
+            if found:
+                return found
+        elif a != b:
+            return key, a, b
+    return None
+
+
+def _truncate_stats(path, kimg):
+    """Drop log lines written after the checkpoint we resume from (they will be written again)."""
+    if path.exists():
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["kimg"] <= kimg + 1e-9]
+        write_text(path, "".join(ln + "\n" for ln in lines))
+
+
+class Trainer:
+    """Network, EMA, optimiser and random state of one run; `step()` is one optimiser step."""
+
+    def __init__(self, cfg):
+        distributed.init()
+        self.cfg = cfg
+        t_cfg = cfg["train"]
+        self.dev = distributed.device(t_cfg["device"])
+        self.world, self.rank = distributed.world_size(), distributed.rank()
+        self.B = int(t_cfg["batch"])
+        if self.B % self.world:
+            raise UserError(f"train.batch={self.B} is not divisible by the number of processes ({self.world})")
+        self.ds = load_dataset(cfg["data"])
+        if cfg["data"].get("cond") and not self.ds.num_classes:
+            raise UserError(f"--cond needs labels, but data set '{cfg['data']['name']}' has none")
+        self.use_aug = t_cfg["augment_p"] > 0
+        if self.use_aug and cfg["net"].get("augment_dim", 0) != 9:
+            raise UserError("train.augment_p > 0 needs net.augment_dim=9 (the augmentation labels)")
+        torch.manual_seed(t_cfg["seed"])
+        self.net = build_network(cfg, self.ds.shape, self.ds.num_classes).to(self.dev).train()
+        self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=t_cfg["lr"], betas=(0.9, 0.999), eps=1e-8)
+        self.gen = torch.Generator(self.dev).manual_seed(t_cfg["seed"])
+        self.order = DataOrder(len(self.ds), t_cfg["seed"])
+        self.images = 0
+        self.model = self.net
+        if self.world > 1:
+            ids = [self.dev.index] if self.dev.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+
+    # --- checkpoint state ---
+    def state(self):
+        return {"format": checkpoint.STATE_FORMAT, "config": dump(self.cfg), "images": self.images,
+                "net": self.net.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                "noise_rng": self.gen.get_state(), "torch_rng": torch.get_rng_state()}
+
+    def load_state(self, st, path):
+        diff = _config_diff(st["config"], self.cfg)
+        if diff:
+            raise UserError(f"cannot resume {path.parent}: its config has {diff[0]}={diff[1]!r} but this "
+                            f"command gives {diff[2]!r}; use the same settings or a new --out")
+        try:
+            self.net.load_state_dict(st["net"])
+            self.ema.load_state_dict(st["ema"])
+            self.opt.load_state_dict(st["opt"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise UserError(f"{path} does not match the network of its config "
+                            f"({str(e).splitlines()[0]}); delete it or use a new --out") from None
+        self.gen.set_state(st["noise_rng"])
+        torch.set_rng_state(st["torch_rng"])
+        self.images = int(st["images"])
+
+    def snapshot(self):
+        return {"format": checkpoint.SNAPSHOT_FORMAT, "config": dump(self.cfg), "kimg": self.images / 1000,
+                "ema": self.ema.state_dict(), "data_shape": list(self.ds.shape),
+                "num_classes": self.ds.num_classes}
+
+    # --- one optimiser step over the global batch ---
+    def step(self):
+        t_cfg, phys, B = self.cfg["train"], self.cfg["physics"], self.B
+        idx = self.order.indices(self.images, B)
+        y = self.ds.batch(idx).to(self.dev)
+        labels = self.ds.one_hot(idx).to(self.dev) if self.cfg["data"].get("cond") else None
+        aug_labels = None
+        if self.use_aug:
+            y, aug_labels = augment(y, t_cfg["augment_p"], self.gen)
+        sigma = pfgmpp.draw_sigma(B, phys["P_mean"], phys["P_std"], self.gen, self.dev)
+        x = pfgmpp.perturb(y, sigma, phys["D"], self.gen)
+
+        per_rank = B // self.world
+        micro = int(t_cfg.get("batch_gpu") or per_rank)
+        first = self.rank * per_rank
+        self.opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for m in range(first, first + per_rank, micro):
+            part = slice(m, min(m + micro, first + per_rank))
+            loss = denoising_loss(self.model, y[part], sigma[part], x[part], phys["sigma_data"],
+                                  None if labels is None else labels[part],
+                                  None if aug_labels is None else aug_labels[part]).sum()
+            (loss * (self.world / B)).backward()     # DDP averages ranks: sum over all / B
+            total += loss.item()
+        if not math.isfinite(total):
+            return total
+        for g in self.opt.param_groups:   # linear warm-up measured in images (EDM)
+            g["lr"] = t_cfg["lr"] * min(self.images / max(t_cfg["lr_rampup_kimg"] * 1000, 1e-8), 1)
+        for p in self.net.parameters():
+            if p.grad is not None:
+                torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+        self.opt.step()
+        self.update_ema()
+        self.images += B
+        return total / B
+
+    def update_ema(self):
+        """EMA with half-life in images, ramped up early in training (EDM)."""
+        t_cfg = self.cfg["train"]
+        halflife = t_cfg["ema_halflife_kimg"] * 1000
+        if t_cfg["ema_rampup_ratio"]:
+            halflife = min(halflife, self.images * t_cfg["ema_rampup_ratio"])
+        beta = 0.5 ** (self.B / max(halflife, 1e-8))
+        with torch.no_grad():
+            for pe, pn in zip(self.ema.parameters(), self.net.parameters()):
+                pe.copy_(pn.detach().lerp(pe, beta))
+            for be, bn in zip(self.ema.buffers(), self.net.buffers()):
+                be.copy_(bn)
+
+
+def _crossed(images, B, every):
+    """True when the last step of B images passed a multiple of `every` images."""
+    return every > 0 and images // every != (images - B) // every
+
+
+def train(cfg, out, resume=False, progress=True, stop_after_kimg=None):
+    """Train the model `cfg` describes into run folder `out`. Returns the final kimg."""
+    out = Path(out)
+    tr = Trainer(cfg)
+    t_cfg, B = cfg["train"], tr.B
+    state_path = out / checkpoint.STATE_NAME
+    if state_path.exists():
+        if not resume:
+            raise UserError(f"{out} already holds a run; add --resume auto to continue it, or choose a new --out")
+        tr.load_state(checkpoint.load(state_path, checkpoint.STATE_FORMAT), state_path)
+        _truncate_stats(out / "stats.jsonl", tr.images / 1000)
+    main = distributed.is_main()
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", dump(cfg))
+    total = int(round(t_cfg["kimg"] * 1000))
+    stop = total if stop_after_kimg is None else min(total, int(round(stop_after_kimg * 1000)))
+    ckpt_every, snap_every = int(t_cfg["checkpoint_kimg"] * 1000), int(t_cfg["snapshot_kimg"] * 1000)
+
+    bar = _progress(progress and main, total, tr.images)
+    t_start = t_log = time.time()
+    loss_acc, steps_acc = 0.0, 0
+    while tr.images < stop:
+        loss = tr.step()
+        if not math.isfinite(loss):
+            bar.close()
+            raise TrainingDiverged(f"loss became {loss} at kimg {tr.images / 1000:.1f}; the last good "
+                                   f"checkpoint {state_path} is kept; lower train.lr or check the data")
+        loss_acc, steps_acc = loss_acc + loss, steps_acc + 1
+        done = tr.images >= stop
+        at_ckpt = _crossed(tr.images, B, ckpt_every) or done
+        if main and (_crossed(tr.images, B, snap_every) or tr.images >= total):
+            checkpoint.save(checkpoint.snapshot_path(out, tr.images / 1000), tr.snapshot())
+        if main and at_ckpt:
+            checkpoint.save(state_path, tr.state())
+        now = time.time()
+        if now - t_log > 5 or at_ckpt:
+            rec = {"kimg": tr.images / 1000, "loss": loss_acc / steps_acc, "lr": tr.opt.param_groups[0]["lr"],
+                   "kimg_per_s": steps_acc * B / 1000 / max(now - t_log, 1e-9), "wall_s": now - t_start}
+            if main:
+                append_line(out / "stats.jsonl", json.dumps(rec))
+            bar.update(tr.images, rec)
+            loss_acc, steps_acc, t_log = 0.0, 0, now
+    bar.close()
+    distributed.barrier()
+    return tr.images / 1000
+
+
+class _progress:
+    """A rich progress bar in kimg with loss, kimg/s and ETA (silent when disabled)."""
+
+    def __init__(self, enabled, total, start):
+        self.p = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.p = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.fields[info]}"),
+                              TimeRemainingColumn())
+            self.p.start()
+            self.task = self.p.add_task("train", total=total / 1000, completed=start / 1000,
+                                        info=f"{start / 1000:.1f}/{total / 1000:g} kimg")
+            self.total = total
+
+    def update(self, images, rec):
+        if self.p:
+            self.p.update(self.task, completed=images / 1000,
+                          info=f"{images / 1000:.1f}/{self.total / 1000:g} kimg  loss {rec['loss']:.3f}  "
+                               f"{rec['kimg_per_s']:.2f} kimg/s")
+
+    def close(self):
+        if self.p:
+            self.p.stop()
