@@ -1,0 +1,1 @@
+"""Metrics: FID / IS with the TF Inception detector, offline digits metrics, toy metrics."""

@@ -1,0 +1,134 @@
+"""Offline metrics for the digits proxy: fd-digits and is-digits.
+
+A small CNN classifier trained deterministically on the digits train split, cached by a
+hash of its recipe. fd-digits is the Fréchet distance on its 64-d penultimate features
+against the train split; is-digits the Inception-Score formula on its 10 class
+probabilities. Each value comes with the data-vs-data floor at the same sample count:
+the held-out test split (297 images) against train.
+"""
+import hashlib
+import json
+
+import numpy as np
+import torch
+from torch import nn
+
+from pfgmbench.atomic import atomic_path
+from pfgmbench.cache import cache_dir
+from pfgmbench.data import load_dataset
+from pfgmbench.metrics.frechet import fd_from_features
+from pfgmbench.metrics.inception_score import inception_score
+
+RECIPE = {"version": 2, "epochs": 40, "batch": 64, "lr": 2e-3, "seed": 0, "shift": 1, "width": 32}
+
+
+class DigitsCNN(nn.Module):
+    def __init__(self, width=32):
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(), nn.Linear(4 * w, 64), nn.ReLU())
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def _random_shift(x, g, k):
+    """Random integer translation by up to k pixels (zero fill = background -1): robust features."""
+    B = x.shape[0]
+    pad = torch.nn.functional.pad(x, (k, k, k, k), value=-1)
+    dx = torch.randint(0, 2 * k + 1, (B,), generator=g)
+    dy = torch.randint(0, 2 * k + 1, (B,), generator=g)
+    return torch.stack([pad[i, :, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8] for i in range(B)])
+
+
+def _train_classifier():
+    r = RECIPE
+    torch.manual_seed(r["seed"])
+    g = torch.Generator().manual_seed(r["seed"])
+    tr = load_dataset({"name": "digits"})
+    net = DigitsCNN(r["width"])
+    opt = torch.optim.Adam(net.parameters(), lr=r["lr"])
+    for _ in range(r["epochs"]):
+        perm = torch.randperm(len(tr), generator=g)
+        for i in range(0, len(tr), r["batch"]):
+            idx = perm[i:i + r["batch"]]
+            x = _random_shift(tr.data[idx], g, r["shift"])
+            loss = nn.functional.cross_entropy(net(x), tr.labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+_CACHE = {}
+
+
+def classifier():
+    """(network, test accuracy): trained once, then loaded from the cache by recipe hash."""
+    key = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:12]
+    if key in _CACHE:
+        return _CACHE[key]
+    path = cache_dir("digits-classifier") / f"cnn-{key}.pt"
+    net = DigitsCNN(RECIPE["width"])
+    if path.exists():
+        try:
+            net.load_state_dict(torch.load(path, weights_only=True))
+        except Exception:
+            path.unlink()
+    if not path.exists():
+        net = _train_classifier()
+        with atomic_path(path) as tmp:
+            torch.save(net.state_dict(), tmp)
+    net.eval()
+    te = load_dataset({"name": "digits"}, split="test")
+    with torch.no_grad():
+        acc = (net(te.data).argmax(1) == te.labels).float().mean().item()
+    _CACHE[key] = (net, acc)
+    return net, acc
+
+
+@torch.no_grad()
+def features_and_probs(images):
+    """images: float in [-1, 1] (n, 1, 8, 8) or uint8 (n, 1, 8, 8)."""
+    x = torch.as_tensor(images)
+    if x.dtype == torch.uint8:
+        x = x.to(torch.float32) / 127.5 - 1
+    net, _ = classifier()
+    f = net.body(x.float())
+    return f.double().numpy(), torch.softmax(net.head(f), 1).double().numpy()
+
+
+def _ref_features():
+    return features_and_probs(load_dataset({"name": "digits"}).data)[0]
+
+
+def _quantised(x):
+    """The same uint8 round trip that samples go through, so the floor is like for like."""
+    return ((x * 127.5 + 128).clamp(0, 255).to(torch.uint8))
+
+
+def fd_digits(images):
+    """{'value', 'n', 'floor', 'floor_n', 'accuracy'}: FD vs train; floor = test vs train at min(n, 297)."""
+    feats, _ = features_and_probs(images)
+    ref = _ref_features()
+    te = load_dataset({"name": "digits"}, split="test")
+    n_floor = min(len(feats), len(te))
+    floor_feats, _ = features_and_probs(_quantised(te.data[:n_floor]))
+    _, acc = classifier()
+    return {"value": fd_from_features(feats, ref), "n": len(feats), "floor": fd_from_features(floor_feats, ref),
+            "floor_n": n_floor, "accuracy": acc}
+
+
+def is_digits(images, splits=10):
+    _, probs = features_and_probs(images)
+    te = load_dataset({"name": "digits"}, split="test")
+    n_floor = min(len(probs), len(te))
+    _, floor_probs = features_and_probs(_quantised(te.data[:n_floor]))
+    mean, std = inception_score(probs, splits)
+    fl, _ = inception_score(floor_probs, splits)
+    return {"value": mean, "std": std, "n": len(probs), "floor": fl, "floor_n": n_floor,
+            "accuracy": classifier()[1]}
