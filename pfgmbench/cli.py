@@ -99,6 +99,107 @@ def presets():
     Console(width=200).print(table)
 
 
+@cli.command("eval")
+@click.option("--samples", type=click.Path(), default=None, help="A folder of PNGs or a samples.npz.")
+@click.option("--run", "run", type=click.Path(), default=None, help="Generate from this run in memory.")
+@click.option("--ckpt", type=click.Path(), default=None, help="A snapshot file instead of --run.")
+@click.option("--all-snapshots", is_flag=True, help="Score every snapshot of --run: Min and Top-3 average.")
+@click.option("--metric", required=True, help="fid | is | fd-digits | is-digits | mmd | swd | energy")
+@click.option("--num", type=int, default=None, help="Samples to generate (with --run); default: all seeds.")
+@click.option("--seeds", default=None, help="Seeds to generate (with --run), default 0-(num-1).")
+@click.option("--seed-ranges", type=int, default=1, show_default=True,
+              help="Repeat over K consecutive seed ranges (EDM reports the min of 3).")
+@click.option("--steps", type=int, default=None)
+@click.option("--ref-stats", type=click.Path(), default=None, help="Reference statistics .npz (mu, sigma).")
+@click.option("--ref-dataset", default=None, help="Data set for reference statistics / toy metrics.")
+@click.option("--mode", type=click.Choice(["legacy_tensorflow", "clean"]), default="legacy_tensorflow",
+              show_default=True, help="FID mode: legacy_tensorflow is what EDM / PFGM++ used.")
+@click.option("--inception", type=click.Path(), default=None, help="Path of inception-2015-12-05.pt.")
+@click.option("--download", is_flag=True, help="Allow downloading the Inception detector.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_cmd(samples, run, ckpt, all_snapshots, metric, num, seeds, seed_ranges, steps, ref_stats, ref_dataset,
+             mode, inception, download, device, as_json):
+    """Score samples (FID / IS with the Inception detector; offline proxy and toy metrics)."""
+    from pfgmbench import checkpoint
+    from pfgmbench.evaluate import Scorer, default_ref_dataset, device_for, min_and_top3, score_snapshot
+    from pfgmbench.seeds import parse_seeds
+
+    if sum(x is not None for x in (samples, run, ckpt)) != 1:
+        raise UserError("give exactly one of --samples DIR, --run RUN or --ckpt FILE")
+    dev = device_for(device)
+    if samples is not None:
+        scorer = Scorer(metric, ref_stats, ref_dataset, mode, inception, download, str(dev))
+        res = scorer.score_folder(samples)
+    else:
+        if run is not None and not all_snapshots:
+            ckpt = checkpoint.latest_snapshot(run)
+        snaps = [p for _, p in checkpoint.list_snapshots(run)] if all_snapshots else [ckpt]
+        if all_snapshots and not snaps:
+            checkpoint.latest_snapshot(run)   # raises the clear error
+        cfg = checkpoint.load(snaps[-1], checkpoint.SNAPSHOT_FORMAT)["config"]
+        ref_dataset = ref_dataset or (default_ref_dataset(cfg) if metric not in ("fd-digits", "is-digits") else None)
+        scorer = Scorer(metric, ref_stats, ref_dataset, mode, inception, download, str(dev))
+        base = parse_seeds(seeds) if seeds else list(range(num or 1000))
+        if num is not None and seeds is None:
+            base = list(range(num))
+        rows = []
+        for snap in snaps:
+            for k in range(seed_ranges):
+                shifted = [s + k * len(base) for s in base]
+                rows.append(score_snapshot(scorer, snap, shifted, steps, str(dev), progress=not as_json))
+        if len(rows) == 1:
+            res = rows[0]
+        else:
+            best, top3 = min_and_top3([r["value"] for r in rows]) if metric not in ("is", "is-digits") else (
+                max(r["value"] for r in rows), None)
+            res = {"metric": metric, "rows": rows, "min": best, "top3_mean": top3, "n": rows[0]["n"]}
+            res["value"] = best
+    if as_json:
+        click.echo(to_json(res))
+    else:
+        _print_eval(res)
+
+
+def _print_eval(res):
+    rows = res.get("rows", [res])
+    for r in rows:
+        extra = f"  (floor {r['floor']:.3f} at n={r['floor_n']})" if "floor" in r else ""
+        where = f"  {r['checkpoint']}" if "checkpoint" in r else ""
+        click.echo(f"{r['metric']} = {r['value']:.4f}  n={r['n']}{extra}{where}")
+    if "rows" in res:
+        top3 = f", top-3 mean {res['top3_mean']:.4f}" if res.get("top3_mean") is not None else ""
+        click.echo(f"best {res['min']:.4f}{top3}")
+
+
+@cli.command()
+@click.option("--dataset", required=True, help="cifar10 | imagefolder | digits")
+@click.option("--root", default=None, help="Data location (cifar10 / imagefolder).")
+@click.option("--mode", type=click.Choice(["legacy_tensorflow", "clean"]), default="legacy_tensorflow",
+              show_default=True)
+@click.option("--inception", type=click.Path(), default=None)
+@click.option("--download", is_flag=True, help="Allow downloading the detector / data set.")
+@click.option("--out", type=click.Path(), default=None, help="Also copy the statistics here.")
+@click.option("--device", default="auto", show_default=True)
+def ref(dataset, root, mode, inception, download, out, device):
+    """Compute FID reference statistics of a data set (cached by data-set fingerprint)."""
+    import shutil
+
+    from pfgmbench.data import load_dataset
+    from pfgmbench.evaluate import device_for
+    from pfgmbench.metrics import detector, fid
+    from pfgmbench.sample import to_uint8
+
+    path = detector.resolve_detector(inception, allow_download=download)
+    det = detector.InceptionDetector(path, mode, str(device_for(device)))
+    ds = load_dataset({"name": dataset, "root": root, "download": download})
+    data = ds.data if ds.data.dtype.is_floating_point is False else to_uint8(ds.data)
+    stats = fid.ref_stats_for_dataset(det, dataset, data.numpy())
+    if out:
+        shutil.copyfile(stats, out)
+    click.echo(f"reference statistics ({len(ds)} images, mode {mode}): {out or stats}")
+
+
 @cli.command()
 @click.option("--preset", default="digits", show_default=True)
 @click.option("--D", "D", default="inf", show_default=True)

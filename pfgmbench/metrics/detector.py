@@ -109,7 +109,7 @@ class InceptionDetector:
 
     @torch.no_grad()
     def forward_prepared(self, x):
-        """x: float [0, 255] as clean-fid's data loader yields it. Returns (features, probabilities)."""
+        """x: float [0, 255] as clean-fid's data loader yields it. Returns float64 (features, probabilities)."""
         x = x.to(self.device, torch.float32)
         if self.mode == "legacy_tensorflow":
             feats = self.net(x, return_features=True)          # resize + normalise inside
@@ -117,7 +117,9 @@ class InceptionDetector:
             feats = self.net.layers((x - 128) / 128)            # already 299 x 299
         feats = feats.reshape(x.shape[0], -1)
         probs = F.softmax(F.linear(feats, self.net.output.weight), dim=1)   # no output bias (IS)
-        return feats.double().cpu().numpy(), probs.double().cpu().numpy()
+        return feats.double().cpu(), probs.double().cpu()
 
     def __call__(self, images_u8):
-        return self.forward_prepared(self.prepare(images_u8))
+        """(features, probabilities) as float64 numpy arrays."""
+        f, p = self.forward_prepared(self.prepare(images_u8))
+        return f.numpy(), p.numpy()

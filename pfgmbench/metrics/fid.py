@@ -39,7 +39,7 @@ def folder_features(detector, folder, batch_size=64, num=None):
 
     def model(x):
         f, p = detector.forward_prepared(x)
-        sink.add(f, p)
+        sink.add(f.numpy(), p.numpy())
         return f
 
     get_folder_features(str(folder), model=model, num_workers=0, num=num, batch_size=batch_size,

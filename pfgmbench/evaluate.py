@@ -1,0 +1,180 @@
+"""`pfgmbench eval`: score a folder / .npz of samples, or a run generated in memory.
+
+Every result records what produced it: metric, n, the floor for proxy metrics, and for FID /
+IS the detector file, its sha256 and the reference statistics.
+"""
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pfgmbench import checkpoint, distributed
+from pfgmbench.data import load_dataset
+from pfgmbench.errors import UserError
+from pfgmbench.images_io import load_png_folder
+from pfgmbench.sample import to_uint8
+
+IMAGE_METRICS = ("fid", "is")
+DIGIT_METRICS = ("fd-digits", "is-digits")
+TOY = ("mmd", "swd", "energy")
+METRICS = IMAGE_METRICS + DIGIT_METRICS + TOY
+
+
+def load_samples(path):
+    """uint8 images (n, C, H, W) from a PNG folder or .npz, or float points (n, d) from an .npz."""
+    path = Path(path)
+    if path.is_dir() and (path / "samples.npz").exists() and not any(path.glob("0*.png")):
+        path = path / "samples.npz"
+    if path.is_file() and path.suffix == ".npz":
+        with np.load(path) as z:
+            return z["samples"]
+    if path.is_dir():
+        files, arr = load_png_folder(path)
+        if not files:
+            raise UserError(f"no PNG images or samples.npz in {path}")
+        return arr
+    raise UserError(f"samples not found: {path}; pass a folder of PNGs or a samples.npz")
+
+
+class Scorer:
+    """Holds what a metric needs (detector, reference) so a series of checkpoints reuses it."""
+
+    def __init__(self, metric, ref_stats=None, ref_dataset=None, mode="legacy_tensorflow", inception=None,
+                 download=False, device="cpu"):
+        if metric not in METRICS:
+            raise UserError(f"unknown metric '{metric}'; choose one of {', '.join(METRICS)}")
+        self.metric, self.mode, self.ref_dataset = metric, mode, ref_dataset
+        self.info = {"metric": metric}
+        if metric in IMAGE_METRICS:
+            from pfgmbench.metrics import detector, fid
+
+            path = detector.resolve_detector(inception, allow_download=download)
+            self.detector = detector.InceptionDetector(path, mode, device)
+            self.info.update(mode=mode, detector=str(path), detector_sha256=detector.sha256(path))
+            if metric == "fid":
+                if ref_stats is None:
+                    if ref_dataset is None:
+                        raise UserError("FID needs --ref-stats FILE.npz or --ref-dataset NAME")
+                    ds = load_dataset({"name": ref_dataset})
+                    if ds.data.dtype != torch.uint8:
+                        ds.data = to_uint8(ds.data)
+                    ref_stats = fid.ref_stats_for_dataset(self.detector, ref_dataset, ds.data.numpy())
+                self.ref = fid.load_ref_stats(ref_stats)
+                self.info["ref_stats"] = str(ref_stats)
+        elif metric in TOY:
+            if ref_dataset is None:
+                raise UserError(f"{metric} needs the data set to compare with: --ref-dataset NAME (e.g. moons)")
+            self.train = load_dataset({"name": ref_dataset}).data
+            self.test = load_dataset({"name": ref_dataset}, split="test").data
+            self.info["ref_dataset"] = ref_dataset
+
+    def score(self, samples):
+        """samples: uint8 images or float points (numpy or torch), or an iterator of uint8 batches."""
+        t0 = time.time()
+        m = self.metric
+        if m in IMAGE_METRICS:
+            from pfgmbench.metrics import fid
+
+            batches = samples if not isinstance(samples, (np.ndarray, torch.Tensor)) else (
+                torch.as_tensor(samples[i:i + 64]) for i in range(0, len(samples), 64))
+            feats, probs = fid.memory_features(self.detector, batches)
+            out = self.score_features(feats, probs)
+        elif m in DIGIT_METRICS:
+            from pfgmbench.metrics import digits
+
+            x = torch.as_tensor(np.asarray(samples))
+            if tuple(x.shape[1:]) != (1, 8, 8):
+                raise UserError(f"{m} scores 8x8 grey digits, got samples of shape {tuple(x.shape[1:])}")
+            r = digits.fd_digits(x) if m == "fd-digits" else digits.is_digits(x)
+            out = {"value": r["value"], "n": r["n"], "floor": r["floor"], "floor_n": r["floor_n"],
+                   "classifier_accuracy": r["accuracy"], **({"std": r["std"]} if "std" in r else {})}
+        else:
+            from pfgmbench.metrics.toy import TOY_METRICS
+
+            x = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
+            if x.shape[1:] != self.train.shape[1:]:
+                raise UserError(f"samples of shape {tuple(x.shape[1:])} do not match data set "
+                                f"'{self.ref_dataset}' ({tuple(self.train.shape[1:])})")
+            fn = TOY_METRICS[m]
+            n = min(len(x), len(self.test))
+            out = {"value": fn(x, self.train), "n": len(x), "floor": fn(self.test[:n], self.train), "floor_n": n}
+        out.update(self.info)
+        out["eval_s"] = round(time.time() - t0, 3)
+        return out
+
+    def score_features(self, feats, probs):
+        from pfgmbench.metrics import fid
+
+        if self.metric == "fid":
+            r = fid.score(feats, probs, self.ref)
+            return {"value": r["fid"], "n": r["n"], "is": r["is"], "is_std": r["is_std"]}
+        from pfgmbench.metrics.inception_score import inception_score
+
+        mean, std = inception_score(probs)
+        return {"value": mean, "std": std, "n": len(probs)}
+
+    def score_folder(self, folder):
+        if self.metric in IMAGE_METRICS:
+            from pfgmbench.metrics import fid
+
+            t0 = time.time()
+            out = self.score_features(*fid.folder_features(self.detector, folder))
+            out.update(self.info)
+            out["eval_s"] = round(time.time() - t0, 3)
+            return out
+        return self.score(load_samples(folder))
+
+
+def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True):
+    """Generate from a snapshot in memory: (config, snapshot, iterator of uint8 or float batches)."""
+    from pfgmbench.generate import sample_images
+
+    cfg, net, snap = checkpoint.load_network(ckpt, device)
+    shape = tuple(snap["data_shape"])
+    steps = int(steps or cfg["sample"]["steps"])
+    bar = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task(f"generate {Path(ckpt).name}", total=len(seeds))
+
+    def it():
+        for _, x, _ in sample_images(net, cfg, shape, snap["num_classes"], seeds, steps,
+                                     int(cfg["sample"]["batch"]), device, alpha):
+            if bar:
+                bar.advance(task, x.shape[0])
+            yield to_uint8(x.cpu()) if len(shape) == 3 else x.cpu()
+        if bar:
+            bar.stop()
+
+    return cfg, snap, it(), steps
+
+
+def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True):
+    cfg, snap, batches, steps = generated_batches(ckpt, seeds, steps, device, alpha, progress)
+    t0 = time.time()
+    if scorer.metric in IMAGE_METRICS:
+        res = scorer.score(batches)
+    else:
+        res = scorer.score(torch.cat(list(batches)).numpy())
+    res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=2 * steps - 1,
+               D=cfg["physics"]["D"], seeds=f"{seeds[0]}-{seeds[-1]}", total_s=round(time.time() - t0, 3))
+    return res
+
+
+def min_and_top3(values):
+    """PFGM++ tables: Min FID = best checkpoint; Top-3 avg = mean of the three best (lower is better)."""
+    v = sorted(values)
+    return (v[0], float(np.mean(v[:3]))) if v else (float("nan"), float("nan"))
+
+
+def default_ref_dataset(cfg):
+    name = cfg["data"]["name"]
+    return name if name != "imagefolder" else None
+
+
+def device_for(requested):
+    return distributed.device(requested)
