@@ -2,9 +2,9 @@
 
 sampler_overhead = sampling wall time / (NFE x one bare forward on the same batch)
 train_overhead   = training-step wall time / bare forward + backward + Adam step on the same batch
-Each is the median of `repeats` timings after a warm-up.
+The two sides of each ratio are timed alternately after a warm-up, so clock drift
+affects both alike.
 """
-import statistics
 import time
 
 import torch
@@ -12,16 +12,6 @@ import torch
 from pfgmbench.generate import network_denoiser
 from pfgmbench.sample import generate
 from pfgmbench.train import Trainer
-
-
-def _median_time(fn, repeats):
-    fn()   # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def run_bench(cfg, repeats=5):
@@ -35,14 +25,31 @@ def run_bench(cfg, repeats=5):
     labels = (torch.nn.functional.one_hot(torch.zeros(batch, dtype=torch.long), tr.ds.num_classes).float().to(dev)
               if cfg["data"].get("cond") else None)
 
-    with torch.no_grad():
-        t_fwd = _median_time(lambda: net(x, sigma, labels), repeats)
     denoise = network_denoiser(net)
     nfe = 2 * steps - 1
     seeds = list(range(batch))
-    t_sample = _median_time(lambda: generate(denoise, seeds, shape, D, steps, s["sigma_min"], s["sigma_max"],
-                                             s["rho"], tr.ds.num_classes if labels is not None else 0, dev),
-                            max(1, repeats // 2))
+    ncls = tr.ds.num_classes if labels is not None else 0
+
+    def sample_once():
+        generate(denoise, seeds, shape, D, steps, s["sigma_min"], s["sigma_max"], s["rho"], ncls, dev)
+
+    @torch.no_grad()
+    def nfe_forwards():   # the same number of bare network calls the sampler makes
+        for _ in range(nfe):
+            net(x, sigma, labels)
+
+    # Interleave the two so CPU clock drift hits both alike; compare sums of equal work.
+    sample_once()
+    t_sample = t_bare_fwd = 0.0
+    for _ in range(max(1, repeats // 2)):
+        t = time.perf_counter()
+        sample_once()
+        t_sample += time.perf_counter() - t
+        t = time.perf_counter()
+        nfe_forwards()
+        t_bare_fwd += time.perf_counter() - t
+    t_fwd = t_bare_fwd / (nfe * max(1, repeats // 2))
+    t_sample /= max(1, repeats // 2)
 
     # Bare step: forward + backward + Adam on a fixed input, nothing else.
     model, opt = tr.net, tr.opt
@@ -55,8 +62,17 @@ def run_bench(cfg, repeats=5):
         model(xt, st, lt).square().sum().backward()
         opt.step()
 
-    t_bare = _median_time(bare, repeats)
-    t_step = _median_time(tr.step, repeats)
+    bare()
+    tr.step()
+    t_bare = t_step = 0.0
+    for _ in range(repeats):   # interleaved, as above
+        t = time.perf_counter()
+        bare()
+        t_bare += time.perf_counter() - t
+        t = time.perf_counter()
+        tr.step()
+        t_step += time.perf_counter() - t
+    t_bare, t_step = t_bare / repeats, t_step / repeats
     return {
         "preset": cfg["preset"], "D": D, "device": str(dev), "threads": torch.get_num_threads(),
         "sample_batch": batch, "nfe": nfe, "forward_s": round(t_fwd, 5), "sample_s": round(t_sample, 4),
@@ -65,3 +81,53 @@ def run_bench(cfg, repeats=5):
         "train_overhead": round(t_step / t_bare, 4),
         "train_images_per_s": round(tr.B / t_step, 1),
     }
+
+
+def run_eval_bench(inception=None, n=256, fd_dim=2048, resolution=32, mode="legacy_tensorflow"):
+    """Evaluation throughput (images/s) of the in-memory and folder paths, and the Fréchet
+    distance speed-up over clean-fid's scipy sqrtm version on random statistics."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from cleanfid.fid import frechet_distance as cleanfid_fd
+    from pfgmbench.errors import UserError
+    from pfgmbench.metrics import detector, fid
+    from pfgmbench.metrics.frechet import frechet_distance
+
+    res = {}
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2 * fd_dim, fd_dim))
+    b = a @ (np.eye(fd_dim) + 0.01 * rng.normal(size=(fd_dim, fd_dim)))
+    args = (a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    t = time.perf_counter()
+    ours = frechet_distance(*args)
+    t_ours = time.perf_counter() - t
+    t = time.perf_counter()
+    theirs = cleanfid_fd(*args)
+    t_theirs = time.perf_counter() - t
+    res.update(fd_dim=fd_dim, fd_ours_s=round(t_ours, 3), fd_cleanfid_s=round(t_theirs, 3),
+               fd_speedup=round(t_theirs / t_ours, 2), fd_rel_diff=abs(ours - theirs) / abs(theirs))
+    try:
+        path = detector.resolve_detector(inception)
+    except UserError as e:
+        res["eval"] = f"skipped: {e}"
+        return res
+    det = detector.InceptionDetector(path, mode, "cuda" if torch.cuda.is_available() else "cpu")
+    imgs = rng.integers(0, 256, (n, resolution, resolution, 3), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as d:
+        for i, im in enumerate(imgs):
+            Image.fromarray(im).save(Path(d) / f"{i:06d}.png")
+        x = torch.from_numpy(imgs.transpose(0, 3, 1, 2).copy())
+        fid.memory_features(det, [x[:8]])   # warm-up
+        t = time.perf_counter()
+        fid.memory_features(det, (x[i:i + 64] for i in range(0, n, 64)))
+        t_mem = time.perf_counter() - t
+        t = time.perf_counter()
+        fid.folder_features(det, d, batch_size=64)
+        t_folder = time.perf_counter() - t
+    res.update(detector=str(path), mode=mode, eval_images=n, eval_memory_images_per_s=round(n / t_mem, 1),
+               eval_folder_images_per_s=round(n / t_folder, 1))
+    return res

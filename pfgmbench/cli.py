@@ -204,13 +204,18 @@ def ref(dataset, root, mode, inception, download, out, device):
 @click.option("--preset", default="digits", show_default=True)
 @click.option("--D", "D", default="inf", show_default=True)
 @click.option("--repeats", type=int, default=5, show_default=True)
+@click.option("--inception", type=click.Path(), default=None, help="Detector for the evaluation throughput.")
+@click.option("--fd-dim", type=int, default=2048, show_default=True, help="Feature size for the FD timing.")
+@click.option("--skip-eval", is_flag=True, help="Only the sampler / training overheads.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(preset, D, repeats, as_json):
-    """Measure sampler and training overhead against bare network calls."""
-    from pfgmbench.bench import run_bench
+def bench(preset, D, repeats, inception, fd_dim, skip_eval, as_json):
+    """Measure sampler / training overhead, evaluation throughput and the FD speed-up."""
+    from pfgmbench.bench import run_bench, run_eval_bench
     from pfgmbench.config import parse_D, resolve
 
     res = run_bench(resolve(preset, D=parse_D(D)), repeats=repeats)
+    if not skip_eval:
+        res.update(run_eval_bench(inception, fd_dim=fd_dim))
     click.echo(to_json(res, indent=None if as_json else 2))
 
 
