@@ -1,10 +1,10 @@
-# Two commands do all set-up on a fresh machine: `make demo` (or a reproduce target) and `make test`.
+# Two commands do all set-up on a fresh machine: `make reproduce-table1` and `make test`.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean reproduce-table1 reproduce-table2 check-regression
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,17 @@ demo: $(STAMP)
 	$(BIN)/pfgmbench train --preset digits --D 128 --kimg 10 --out runs/demo --resume auto
 	$(BIN)/pfgmbench sample --run runs/demo --seeds 0-63 --steps 18 --out runs/demo/samples
 	@echo "sample grid: runs/demo/samples/grid.png"
+
+# PFGM++ Table 1 at proxy scale on the embedded digits (CPU, < 30 min); SCALE=paper runs CIFAR-10 on GPUs.
+SCALE ?= proxy
+reproduce-table1: $(STAMP)
+	$(BIN)/pfgmbench reproduce table1 --scale $(SCALE)
+
+reproduce-table2: $(STAMP)
+	$(BIN)/pfgmbench reproduce table2 --scale $(SCALE)
+
+check-regression: $(STAMP)
+	$(BIN)/pfgmbench check-regression --baseline results/baselines/ci.csv
 
 bench: $(STAMP)
 	$(BIN)/pfgmbench bench --preset digits --json

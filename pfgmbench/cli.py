@@ -200,6 +200,107 @@ def ref(dataset, root, mode, inception, download, out, device):
     click.echo(f"reference statistics ({len(ds)} images, mode {mode}): {out or stats}")
 
 
+def _sweep_options(f):
+    opts = [
+        click.option("--preset", default="digits-table", show_default=True),
+        click.option("--seeds", default="0", show_default=True, help="Training seeds, e.g. 0,1,2."),
+        click.option("--metric", default=None, help="Default: fid for image data at paper scale, fd-digits "
+                                                   "for digits, mmd for toys."),
+        click.option("--num", type=int, default=None, help="Samples per checkpoint (default 1000; paper 50000)."),
+        click.option("--steps", type=int, default=None, help="Sampler steps (default: the preset's)."),
+        click.option("--kimg", type=float, default=None, help="Training duration (default: the preset's)."),
+        click.option("--score-from-kimg", type=float, default=None,
+                     help="Score snapshots from this kimg on (default: the last three)."),
+        click.option("--cond", is_flag=True, help="Class-conditional models."),
+        click.option("--absolute", is_flag=True, help="Use --values as D directly (no D/N mapping)."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE"),
+        click.option("--ref-stats", type=click.Path(), default=None),
+        click.option("--inception", type=click.Path(), default=None),
+        click.option("--runs-dir", default="runs", show_default=True, type=click.Path()),
+        click.option("--device", default="auto", show_default=True),
+        click.option("--quiet", is_flag=True),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _make_spec(preset, values, seeds, metric, num, steps, kimg, score_from_kimg, cond, absolute, sets, ref_stats,
+               inception, runs_dir, device, table="sweep"):
+    from pfgmbench.config import resolve
+    from pfgmbench.runs import SweepSpec, parse_D_list
+
+    base = resolve(preset, sets=sets, kimg=kimg)
+    if metric is None:
+        name = base["data"]["name"]
+        metric = "fd-digits" if name == "digits" else ("mmd" if base["net"]["arch"] == "mlp" else "fid")
+    if score_from_kimg is None:   # the last three snapshots
+        snap = base["train"]["snapshot_kimg"]
+        score_from_kimg = max(0.0, base["train"]["kimg"] - 2 * snap - 1e-6)
+    try:
+        seed_list = [int(s) for s in str(seeds).split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds expects integers like 0,1,2, got '{seeds}'") from None
+    return SweepSpec(preset=preset, D_values=parse_D_list(values), seeds=seed_list, cond=cond, metric=metric,
+                     num=num or (50000 if base["scale"] == "paper" else 1000), steps=steps, kimg=kimg,
+                     score_from_kimg=score_from_kimg, absolute=absolute, table=table, sets=tuple(sets),
+                     ref_stats=ref_stats, inception=inception, runs_dir=runs_dir, device=device)
+
+
+@cli.command("sweep-d")
+@click.option("--values", default="64,128,2048,inf", show_default=True,
+              help="D values at paper scale (mapped by N/paper_N on proxies unless --absolute).")
+@click.option("--out", "out_csv", default="results/sweep-d.csv", show_default=True, type=click.Path())
+@_sweep_options
+def sweep_d(values, out_csv, **kw):
+    """Train (or reuse) one model per D and seed, score its snapshots, one CSV row per cell."""
+    from pfgmbench.runs import run_sweep
+
+    spec = _make_spec(values=values, **kw)
+    new = run_sweep(spec, out_csv, progress=not kw["quiet"])
+    click.echo(f"{new} new rows -> {out_csv}")
+
+
+@cli.command()
+@click.option("--results", "results_csv", required=True, type=click.Path())
+@click.option("--table", "table", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option("--out", "out_md", default=None, type=click.Path(), help="Also write the Markdown here.")
+@click.option("--plot", default=None, type=click.Path(), help="Also write the metric-vs-D plot (PNG).")
+def table(results_csv, table, out_md, plot):
+    """Render a results CSV as the paper's table, ours beside the paper's numbers."""
+    from pfgmbench.atomic import write_text
+    from pfgmbench.report import load_results, plot_metric_vs_D, render_table
+
+    df = load_results(results_csv, table)
+    md = render_table(df, table)
+    if out_md:
+        write_text(out_md, md)
+    if plot:
+        plot_metric_vs_D(df, plot, table)
+    click.echo(md)
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["table1", "table2"]))
+@click.option("--scale", type=click.Choice(["proxy", "paper"]), default="proxy", show_default=True)
+@click.option("--seeds", default=None, help="Training seeds (default: proxy 0,1; paper 0).")
+@click.option("--out-dir", default=None, type=click.Path(), help="Default: results/<what>-<scale>.")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
+@click.option("--inception", type=click.Path(), default=None)
+@click.option("--ref-stats", type=click.Path(), default=None)
+@click.option("--kimg", type=float, default=None, help="Override the training duration (quick looks).")
+@click.option("--num", type=int, default=None, help="Override the samples per checkpoint.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True)
+def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device, quiet):
+    """Reproduce a PFGM++ table end to end: sweep, CSV, Markdown, plot, sample grids."""
+    from pfgmbench.reproduce import reproduce_table
+
+    md = reproduce_table(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device,
+                         progress=not quiet)
+    click.echo(md)
+
+
 @cli.command()
 @click.option("--preset", default="digits", show_default=True)
 @click.option("--D", "D", default="inf", show_default=True)

@@ -126,42 +126,61 @@ class Scorer:
         return self.score(load_samples(folder))
 
 
-def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True):
-    """Generate from a snapshot in memory: (config, snapshot, iterator of uint8 or float batches)."""
+def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None):
+    """Generate from a snapshot in memory: (config, snapshot, iterator of float64 batches, steps)."""
     from pfgmbench.generate import sample_images
 
     cfg, net, snap = checkpoint.load_network(ckpt, device)
+    if net_transform is not None:
+        net = net_transform(net)
     shape = tuple(snap["data_shape"])
     steps = int(steps or cfg["sample"]["steps"])
-    bar = None
-    if progress:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        bar.start()
-        task = bar.add_task(f"generate {Path(ckpt).name}", total=len(seeds))
 
     def it():
-        for _, x, _ in sample_images(net, cfg, shape, snap["num_classes"], seeds, steps,
-                                     int(cfg["sample"]["batch"]), device, alpha):
+        bar = None
+        if progress:
+            from rich.progress import Progress
+
+            bar = Progress(transient=True)
+            bar.start()
+            task = bar.add_task(f"generate {Path(ckpt).name}", total=len(seeds))
+        try:
+            for _, x, _ in sample_images(net, cfg, shape, snap["num_classes"], seeds, steps,
+                                         int(cfg["sample"]["batch"]), device, alpha):
+                if bar:
+                    bar.advance(task, x.shape[0])
+                yield x.cpu()
+        finally:
             if bar:
-                bar.advance(task, x.shape[0])
-            yield to_uint8(x.cpu()) if len(shape) == 3 else x.cpu()
-        if bar:
-            bar.stop()
+                bar.stop()
 
     return cfg, snap, it(), steps
 
 
-def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True):
-    cfg, snap, batches, steps = generated_batches(ckpt, seeds, steps, device, alpha, progress)
+def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None):
+    """Generate `seeds` from `ckpt` in memory and score them. Records the fraction of image
+    samples with any value outside [-1, 1] by more than one grey level (heavy-tailed small D)."""
+    cfg, snap, batches, steps = generated_batches(ckpt, seeds, steps, device, alpha, progress, net_transform)
     t0 = time.time()
+    is_image = len(snap["data_shape"]) == 3
+    counts = {"out": 0, "n": 0}
+
+    def converted():
+        for x in batches:
+            if is_image:
+                counts["out"] += int((x.flatten(1).abs().amax(1) > 1 + 2 / 255).sum())
+                counts["n"] += x.shape[0]
+                yield to_uint8(x)
+            else:
+                yield x
+
     if scorer.metric in IMAGE_METRICS:
-        res = scorer.score(batches)
+        res = scorer.score(converted())
     else:
-        res = scorer.score(torch.cat(list(batches)).numpy())
-    res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=2 * steps - 1,
-               D=cfg["physics"]["D"], seeds=f"{seeds[0]}-{seeds[-1]}", total_s=round(time.time() - t0, 3))
+        res = scorer.score(torch.cat(list(converted())).numpy())
+    res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=2 * steps - 1, alpha=alpha,
+               D=cfg["physics"]["D"], seeds=f"{seeds[0]}-{seeds[-1]}", total_s=round(time.time() - t0, 3),
+               out_of_range=counts["out"] / counts["n"] if counts["n"] else None)
     return res
 
 

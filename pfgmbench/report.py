@@ -1,0 +1,186 @@
+"""CSV -> Markdown tables in the papers' layout (ours beside the paper's, labelled) and plots."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pfgmbench.atomic import atomic_path, write_text
+from pfgmbench.errors import UserError
+from pfgmbench.paper_numbers import TABLES, D_label
+
+
+def load_results(path, table=None):
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"results file not found: {path}; run a sweep first (pfgmbench sweep-d / reproduce)")
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if table is not None and "table" in df:
+        df = df[df["table"].astype(str) == str(table)]
+    if df.empty:
+        raise UserError(f"{path} has no rows for table {table}")
+    for c in ("D_paper", "D", "value", "floor", "kimg", "nfe", "n", "floor_n", "seed", "cond"):
+        if c in df:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df
+
+
+def per_seed_summary(df, lower_is_better=True):
+    """Per (cond, D_paper, seed): Min over checkpoints and mean of the three best."""
+    rows = []
+    for (cond, Dp, D, seed), g in df.groupby(["cond", "D_paper", "D", "seed"]):
+        v = np.sort(g["value"].to_numpy())
+        if not lower_is_better:
+            v = v[::-1]
+        rows.append({"cond": cond, "D_paper": Dp, "D": D, "seed": seed, "best": v[0], "top3": v[:3].mean(),
+                     "n_ckpt": len(v), "nfe": int(g["nfe"].iloc[0]), "n": int(g["n"].iloc[0]),
+                     "floor": g["floor"].iloc[0] if "floor" in g else float("nan"),
+                     "floor_n": g["floor_n"].iloc[0] if "floor_n" in g else float("nan"),
+                     "out_of_range": pd.to_numeric(g.get("out_of_range"), errors="coerce").mean()})
+    return pd.DataFrame(rows)
+
+
+def across_seeds(summary):
+    out = []
+    for (cond, Dp, D), g in summary.groupby(["cond", "D_paper", "D"]):
+        out.append({"cond": cond, "D_paper": Dp, "D": D, "seeds": len(g),
+                    "best_mean": g["best"].mean(), "best_std": g["best"].std(ddof=0),
+                    "top3_mean": g["top3"].mean(), "top3_std": g["top3"].std(ddof=0),
+                    "nfe": g["nfe"].iloc[0], "n": g["n"].iloc[0], "n_ckpt": g["n_ckpt"].min(),
+                    "floor": g["floor"].iloc[0], "floor_n": g["floor_n"].iloc[0],
+                    "out_of_range": g["out_of_range"].mean()})
+    return pd.DataFrame(out)
+
+
+def _pm(mean, std, seeds):
+    return f"{mean:.2f} ± {std:.2f}" if seeds > 1 else f"{mean:.2f}"
+
+
+def _fmt(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return str(v) if isinstance(v, int) else f"{v:.2f}"
+
+
+def render_table(df, table="1"):
+    """Markdown: our numbers (mean ± std over seeds) beside the paper's, labelled."""
+    paper = TABLES[str(table)]
+    metric = df["metric"].iloc[0]
+    agg = across_seeds(per_seed_summary(df))
+    scale = df["scale"].iloc[0]
+    N = int(df["N"].iloc[0])
+    lines = [f"## PFGM++ Table {table} — {'proxy' if scale == 'proxy' else 'paper'} scale", ""]
+    preset = df["preset"].iloc[0]
+    lines.append(f"Ours: preset `{preset}`, metric `{metric}` on n = {int(agg['n'].iloc[0])} samples per "
+                 f"checkpoint, {int(agg['n_ckpt'].min())} checkpoints per model, mean ± std over training "
+                 f"seeds ({', '.join(str(int(s)) for s in sorted(df['seed'].unique()))}); commit "
+                 f"{', '.join(sorted(set(df['commit'].astype(str))))}.")
+    if scale == "proxy":
+        lines.append(f"Proxy mapping: N = {N} instead of {paper['paper_N']}; D scaled by N / {paper['paper_N']} "
+                     "so that D/N matches the paper (both D columns shown). The metric is not FID, so compare "
+                     "orderings, not values.")
+    if agg["floor"].notna().any():
+        lines.append(f"Data-vs-data floor (held-out test vs train, n = {int(agg['floor_n'].iloc[0])}): "
+                     f"{agg['floor'].iloc[0]:.2f}.")
+    lines.append(f"Paper columns: {paper['source']} — the paper's numbers, not ours.")
+    lines += ["", f"| Method | D (paper) | D (ours, N={N}) | Min {metric} ↓ (ours) | Top-3 avg {metric} ↓ (ours) "
+                  "| NFE (ours) | Min FID ↓ (paper) | Top-3 avg FID ↓ (paper) | NFE (paper) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for cond in (0, 1):
+        part = agg[agg["cond"] == cond].sort_values("D")
+        pnums = paper["cond" if cond else "uncond"]
+        if part.empty and not (cond and pnums):
+            continue
+        if cond:
+            lines.append("| *class-conditional* | | | | | | | | |")
+        shown = set()
+        for _, r in part.iterrows():
+            method = "EDM" if math.isinf(r["D"]) else "PFGM++"
+            p = pnums.get(r["D_paper"], (None, None, None))
+            shown.add(r["D_paper"])
+            lines.append(f"| {method} | {D_label(r['D_paper'])} | {D_label(r['D'])} | "
+                         f"{_pm(r['best_mean'], r['best_std'], r['seeds'])} | "
+                         f"{_pm(r['top3_mean'], r['top3_std'], r['seeds'])} | {int(r['nfe'])} | "
+                         f"{_fmt(p[0])} | {_fmt(p[1])} | {_fmt(p[2])} |")
+        for Dp, p in pnums.items():
+            if Dp not in shown:
+                lines.append(f"| {'EDM' if math.isinf(Dp) else 'PFGM++'} | {D_label(Dp)} | not run | – | – | – | "
+                             f"{_fmt(p[0])} | {_fmt(p[1])} | {_fmt(p[2])} |")
+    for name, fid, nfe in paper["baselines"]:
+        lines.append(f"| {name} (cited) | – | not reproduced | – | – | – | {fid:g} | – | {nfe} |")
+    lines += ["", ordering_note(agg, paper), ""]
+    return "\n".join(lines)
+
+
+def ordering_note(agg, paper):
+    """Does the paper's ordering of D hold? Differences inside the seed spread are 'not resolved'."""
+    part = agg[agg["cond"] == 0].copy()
+    part = part[part["D_paper"].isin(list(paper["uncond"]))]
+    if len(part) < 2:
+        return ""
+    ours = part.sort_values("best_mean")
+    paper_order = sorted(part["D_paper"], key=lambda d: paper["uncond"][d][0])
+    best = ours.iloc[0]
+    resolved = []
+    for _, r in ours.iloc[1:].iterrows():
+        gap = r["best_mean"] - best["best_mean"]
+        spread = max(r["best_std"], best["best_std"])
+        resolved.append(f"D={D_label(r['D_paper'])}: +{gap:.2f} ({'resolved' if gap > 2 * spread and r['seeds'] > 1 else 'within 2× seed std, not resolved'})")
+    return ("**Ordering.** Ours, best first: " + ", ".join(D_label(d) for d in ours["D_paper"]) +
+            ". Paper, best first: " + ", ".join(D_label(d) for d in paper_order) +
+            f". Gaps to our best (D={D_label(best['D_paper'])}): " + "; ".join(resolved) + ".")
+
+
+def plot_metric_vs_D(df, path, table="1"):
+    """Ours (mean ± std over seeds, Min over checkpoints) and the paper's FID against D."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paper = TABLES[str(table)]
+    agg = across_seeds(per_seed_summary(df))
+    finite = agg.loc[np.isfinite(agg["D_paper"]), "D_paper"]
+    inf_x = (finite.max() if len(finite) else 1) * 20
+
+    def xs(vals):
+        return [inf_x if math.isinf(v) else v for v in vals]
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    ax = axes[0]
+    for cond, style in ((0, "o-"), (1, "s--")):
+        part = agg[agg["cond"] == cond].sort_values("D_paper")
+        if part.empty:
+            continue
+        ax.errorbar(xs(part["D_paper"]), part["best_mean"], yerr=part["best_std"], fmt=style, capsize=3,
+                    label=("class-cond." if cond else "uncond.") + " (ours)")
+    if agg["floor"].notna().any():
+        ax.axhline(agg["floor"].iloc[0], color="0.6", ls=":", label="data floor")
+    ax.set_xscale("log")
+    ax.set_xlabel("D (paper scale; rightmost = ∞, EDM)")
+    ax.set_ylabel(f"Min {df['metric'].iloc[0]} (ours)")
+    ax.set_title(f"Ours ({df['preset'].iloc[0]})")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    un = sorted(paper["uncond"].items(), key=lambda kv: kv[0])
+    ax.plot(xs([d for d, _ in un]), [p[0] for _, p in un], "o-", color="C3", label="uncond. (paper)")
+    if paper["cond"]:
+        co = sorted(paper["cond"].items())
+        ax.plot(xs([d for d, _ in co]), [p[0] for _, p in co], "s--", color="C4", label="class-cond. (paper)")
+    ax.set_xscale("log")
+    ax.set_xlabel("D (rightmost = ∞, EDM)")
+    ax.set_ylabel("Min FID (paper)")
+    ax.set_title("Paper (CIFAR-10)" if str(table) == "1" else "Paper")
+    ax.legend(fontsize=8)
+    for a in axes:
+        ticks = sorted(set(xs(agg["D_paper"]) + xs([d for d, _ in un])))
+        a.set_xticks(ticks)
+        a.set_xticklabels(["∞" if t == inf_x else D_label(t) for t in ticks], fontsize=7, rotation=30)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_table(df, out_md, table="1"):
+    write_text(out_md, render_table(df, table))
