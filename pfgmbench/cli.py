@@ -301,6 +301,53 @@ def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg,
     click.echo(md)
 
 
+@cli.command("check-regression")
+@click.option("--baseline", default="results/baselines/ci.csv", show_default=True, type=click.Path())
+@click.option("--update", is_flag=True, help="Rewrite the baseline from this run.")
+def check_regression(baseline, update):
+    """Small-subset sweep (toy + tiny digits) against a baseline; exit 1 on a regression."""
+    from pfgmbench.regression import check
+
+    ok, lines = check(baseline, update, log=lambda m: click.echo(m, err=True))
+    for ln in lines:
+        click.echo(ln)
+    if not ok:
+        click.echo("metric regression: a cell is worse than its baseline beyond the seed-spread tolerance", err=True)
+        sys.exit(1)
+    click.echo("check-regression: all cells within tolerance" if not update else "check-regression: baseline updated")
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["alpha", "quant", "steps"]))
+@click.option("--values", default=None, help="alpha: 0,0.05,...,0.45; quant: bits 5,6,7,8,9; steps: 10,12,...,24.")
+@click.option("--sweep", "sweep_csv", default="results/table1-proxy/results.csv", show_default=True,
+              type=click.Path(), help="The D sweep whose trained models to stress.")
+@click.option("--out", "out_csv", default=None, type=click.Path(), help="Default: results/robustness-KIND.csv")
+@click.option("--metric", default=None, help="Default: the sweep's metric.")
+@click.option("--num", type=int, default=500, show_default=True, help="Samples per cell.")
+@click.option("--quant-rule", type=click.Choice(["paper", "all"]), default="paper", show_default=True)
+@click.option("--D-values", "D_values", default=None, help="Only these paper D values, e.g. 64,128,2048,inf.")
+@click.option("--inception", type=click.Path(), default=None)
+@click.option("--ref-stats", type=click.Path(), default=None)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True)
+def robustness(kind, values, sweep_csv, out_csv, metric, num, quant_rule, D_values, inception, ref_stats, device,
+               quiet):
+    """Stress a D sweep's models: sampler noise alpha, weight bits, or step count."""
+    from pfgmbench.evaluate import device_for
+    from pfgmbench.robustness import parse_values, run_robustness
+    from pfgmbench.runs import parse_D_list
+
+    defaults = {"alpha": "0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45", "quant": "9,8,7,6,5",
+                "steps": "10,12,14,16,18,20,22,24"}
+    vals = parse_values(kind, values or defaults[kind])
+    Ds = parse_D_list(D_values) if D_values else None
+    out_csv = out_csv or f"results/robustness-{kind}.csv"
+    new = run_robustness(kind, vals, sweep_csv, out_csv, metric, num, quant_rule, Ds, str(device_for(device)),
+                         inception, ref_stats, progress=not quiet)
+    click.echo(f"{new} new rows -> {out_csv}")
+
+
 @cli.command()
 @click.option("--preset", default="digits", show_default=True)
 @click.option("--D", "D", default="inf", show_default=True)
@@ -321,6 +368,9 @@ def bench(preset, D, repeats, inception, fd_dim, skip_eval, as_json):
 
 
 def main():
+    from pfgmbench.provenance import git_commit
+
+    git_commit()   # pin the commit at start-up
     try:
         cli.main(standalone_mode=False)
     except UserError as e:

@@ -6,7 +6,19 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parents[1]
 
 
+_COMMIT = None
+
+
 def git_commit():
+    """The commit this process started from (+ '-dirty' if tracked files differed then): code
+    edited while a long sweep runs must not change what its rows say produced them."""
+    global _COMMIT
+    if _COMMIT is None:
+        _COMMIT = _read_commit()
+    return _COMMIT
+
+
+def _read_commit():
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=_ROOT, capture_output=True,
                              text=True, timeout=10).stdout.strip()

@@ -184,3 +184,80 @@ def plot_metric_vs_D(df, path, table="1"):
 
 def write_table(df, out_md, table="1"):
     write_text(out_md, render_table(df, table))
+
+
+def render_table3(df):
+    """PFGM++ Table 3 layout: metric vs weight bits per D, ours beside the paper's FID."""
+    from pfgmbench.paper_numbers import TABLE3
+    from pfgmbench.robustness import summarise
+
+    s = summarise(df, "quant")
+    metric = df["metric"].iloc[0]
+    bits = TABLE3["bits"]
+    seeds = sorted(df["seed"].unique())
+    lines = [f"## PFGM++ Table 3 — {'proxy' if df['scale'].iloc[0] == 'proxy' else 'paper'} scale: "
+             "post-training weight quantisation", "",
+             f"Ours: `{metric}` (lower is better) on n = {int(df['n'].iloc[0])} samples of the best checkpoint "
+             f"of each model, rule `{df['quant_rule'].iloc[0]}`, mean ± std over training seeds "
+             f"({', '.join(str(int(x)) for x in seeds)}); commit {', '.join(sorted(set(df['commit'].astype(str))))}.",
+             f"Paper: {TABLE3['source']} — the paper's numbers, not ours.", "",
+             "| D (paper) | D (ours) | " + " | ".join(f"{b} bits (ours)" for b in bits) + " | "
+             + " | ".join(f"{b} bits (paper)" for b in bits) + " |",
+             "|---|---|" + "---|" * (2 * len(bits))]
+    for (Dp, D), g in s.groupby(["D_paper", "D"], sort=False):
+        ours = []
+        for b in bits:
+            r = g[g["quant_bits"] == b]
+            ours.append(_pm(r["mean"].iloc[0], r["std"].iloc[0], int(r["count"].iloc[0])) if len(r) else "–")
+        paper = TABLE3["rows"].get(Dp)
+        pcols = [f"{v:.2f}" for v in paper] if paper else ["–"] * len(bits)
+        lines.append(f"| {D_label(Dp)} | {D_label(D)} | " + " | ".join(ours) + " | " + " | ".join(pcols) + " |")
+    lines += ["", robustness_note(s, "quant_bits", min(bits)), ""]
+    return "\n".join(lines)
+
+
+def robustness_note(s, col, harshest):
+    """Is smaller D more robust? Compare the degradation at the harshest setting."""
+    base = s[s[col] == s[col].max()] if col == "quant_bits" else s[s[col] == s[col].min()]
+    worst = s[s[col] == harshest]
+    if worst.empty or base.empty:
+        return ""
+    parts = []
+    for (Dp, D), w in worst.groupby(["D_paper", "D"], sort=False):
+        b = base[base["D_paper"] == Dp]
+        if len(b):
+            parts.append((D, Dp, w["mean"].iloc[0] - b["mean"].iloc[0], w["std"].iloc[0]))
+    parts.sort(key=lambda t: t[0])
+    txt = "; ".join(f"D={D_label(Dp)}: {deg:+.2f} (± {sd:.2f})" for _, Dp, deg, sd in parts)
+    mono = all(parts[i][2] <= parts[i + 1][2] for i in range(len(parts) - 1))
+    return (f"**Degradation at {col.replace('_', ' ')} = {harshest:g}** relative to the mildest setting, by D: {txt}. "
+            f"{'Monotone in D: smaller D degrades less.' if mono else 'Not monotone in D.'}")
+
+
+def plot_robustness(df, kind, path):
+    """Metric vs the knob, one line per D (mean ± std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pfgmbench.robustness import knob_column, summarise
+
+    col = knob_column(kind)
+    s = summarise(df, kind)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
+    for (Dp, D), g in s.groupby(["D_paper", "D"], sort=False):
+        ax.errorbar(g[col], g["mean"], yerr=g["std"], fmt="o-", capsize=3, ms=4,
+                    label=f"D={D_label(Dp)} (ours {D_label(D)})")
+    ax.set_xlabel({"alpha": "alpha (step noise x += alpha t_i eps)", "quant": "weight bits",
+                   "steps": "sampler steps T (NFE = 2T - 1)"}[kind])
+    ax.set_ylabel(f"{df['metric'].iloc[0]} (ours)")
+    if kind == "quant":
+        ax.invert_xaxis()
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{kind}: {df['preset'].iloc[0]}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -16,7 +16,7 @@ from pfgmbench.results_csv import ResultsCSV, cell_key
 
 COLUMNS = ["cell", "table", "preset", "scale", "method", "cond", "D_paper", "D", "N", "seed", "kimg",
            "checkpoint", "metric", "value", "n", "floor", "floor_n", "steps", "nfe", "alpha", "quant_bits",
-           "out_of_range", "mode", "reference", "detector", "train_wall_s", "eval_s", "commit", "timestamp"]
+           "quant_rule", "quantised_params", "out_of_range", "mode", "reference", "detector", "train_wall_s", "eval_s", "commit", "timestamp"]
 
 DATA_N = {"digits": 64, "cifar10": 3072, "gmm1000": 1000}
 
@@ -123,22 +123,23 @@ def run_sweep(spec, csv_path, progress=True, log=print, extra_cells=None):
                 scorer = Scorer(spec.metric, spec.ref_stats, spec.ref_dataset or _default_ref(spec, cfg),
                                 spec.mode, spec.inception, device=dev)
             res = score_snapshot(scorer, snap, seeds, spec.steps, dev, progress=progress)
-            table.append(row_from(res, key, spec, cfg, D_paper, N, train_wall))
+            table.append(row_from(res, key, spec.table, cfg, D_paper, N, train_wall))
             done.add(key)
             new += 1
             log(f"    kimg {kimg}: {spec.metric} = {res['value']:.3f} (n={res['n']})")
     return new
 
 
-def row_from(res, key, spec, cfg, D_paper, N, train_wall):
+def row_from(res, key, table, cfg, D_paper, N, train_wall):
     D = cfg["physics"]["D"]
     return {
-        "cell": key, "table": spec.table, "preset": cfg["preset"], "scale": cfg["scale"],
+        "cell": key, "table": table, "preset": cfg["preset"], "scale": cfg["scale"],
         "method": "EDM" if math.isinf(D) else "PFGM++", "cond": int(bool(cfg["data"]["cond"])),
         "D_paper": D_paper, "D": D, "N": N, "seed": cfg["train"]["seed"], "kimg": res["kimg"],
         "checkpoint": res["checkpoint"], "metric": res["metric"], "value": res["value"], "n": res["n"],
         "floor": res.get("floor"), "floor_n": res.get("floor_n"), "steps": res["steps"], "nfe": res["nfe"],
         "alpha": res.get("alpha", 0.0), "quant_bits": res.get("quant_bits", ""),
+        "quant_rule": res.get("quant_rule", ""), "quantised_params": res.get("quantised_params", ""),
         "out_of_range": res.get("out_of_range"), "mode": res.get("mode", ""),
         "reference": res.get("ref_stats") or res.get("ref_dataset") or "digits-train",
         "detector": res.get("detector", "digits-cnn" if res["metric"].endswith("digits") else ""),

@@ -1,0 +1,61 @@
+"""Post-training quantisation (REFERENCE 2): the grid, the error bound, the name rules."""
+import pytest
+import torch
+
+from pfgmbench.config import resolve
+from pfgmbench.nets import build_network
+from pfgmbench.quantize import fake_quantize, quantize_model, selected
+
+
+@pytest.mark.parametrize("bits", [5, 6, 7, 8, 9])
+def test_quantised_tensor_lies_on_the_grid(bits):
+    g = torch.Generator().manual_seed(bits)
+    w = torch.randn(64, 33, generator=g) * 0.3 + 0.05
+    q = fake_quantize(w, bits)
+    levels = 2 ** bits - 1
+    scale = (w.max() - w.min()) / levels
+    zp = int(torch.clamp(-w.min() / scale, 0, levels))
+    assert q.unique().numel() <= 2 ** bits
+    k = q / scale + zp
+    assert torch.allclose(k, k.round(), atol=1e-3)
+    assert k.min() >= -1e-3 and k.max() <= levels + 1e-3
+    # Round-to-nearest: within scale/2 wherever zp + w/scale is inside the grid. The reference's
+    # truncating int() zero point shifts the grid by < 1 step, so the clamped ends are within 1 step.
+    inside = ((zp + w / scale) >= 0) & ((zp + w / scale) <= levels)
+    assert (q - w)[inside].abs().max() <= scale / 2 + 1e-6
+    assert (q - w).abs().max() <= scale + 1e-6
+
+
+def test_all_positive_tensor_clamps_zero_point():
+    w = torch.linspace(0.5, 1.5, 100)
+    q = fake_quantize(w, 4)
+    assert q.unique().numel() <= 16 and q.min() >= 0
+
+
+def test_constant_tensor_is_unchanged():
+    w = torch.full((5,), 0.7)
+    assert torch.equal(fake_quantize(w, 5), w)
+
+
+def test_paper_name_rules_on_cifar_ncsnpp():
+    net = build_network(resolve("cifar10-ncsnpp"), (3, 32, 32))
+    names = [n for n, _ in net.named_parameters()]
+    kept = [n for n in names if not selected(n, "paper", 32)]
+    quant = [n for n in names if selected(n, "paper", 32)]
+    assert all("weight" in n for n in quant)
+    assert not any(t in n for n in quant for t in ("norm", "affine", "map", ".32_"))
+    assert any(".32_" in n and "weight" in n for n in kept)          # the 32x32 layers stay float32
+    assert any(".16_" in n and "conv" in n for n in quant) and any(".8_" in n for n in quant)
+    assert all(not n.endswith("bias") for n in quant)
+
+
+def test_quantize_model_counts_and_leaves_biases():
+    net = build_network(resolve("digits-tiny"), (1, 8, 8))
+    before = {n: p.clone() for n, p in net.named_parameters()}
+    tensors, count, total = quantize_model(net, 5, "paper", top_res=8)
+    assert 0 < count < total and tensors > 0
+    for n, p in net.named_parameters():
+        if n.endswith("bias") or not selected(n, "paper", 8):
+            assert torch.equal(p, before[n]), n
+        else:
+            assert p.unique().numel() <= 32
