@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test demo bench clean reproduce-table1 reproduce-table2 check-regression
+.PHONY: install test demo bench clean reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha check-regression
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The tests, then the metric-regression gate (small-subset sweep vs results/baselines/ci.csv).
 test: $(STAMP)
 	$(BIN)/pytest -q
+	$(BIN)/pfgmbench check-regression --baseline results/baselines/ci.csv
 
 demo: $(STAMP)
 	$(BIN)/pfgmbench train --preset digits --D 128 --kimg 10 --out runs/demo --resume auto
@@ -29,6 +31,12 @@ reproduce-table1: $(STAMP)
 
 reproduce-table2: $(STAMP)
 	$(BIN)/pfgmbench reproduce table2 --scale $(SCALE)
+
+reproduce-table3: $(STAMP)
+	$(BIN)/pfgmbench reproduce table3 --scale $(SCALE)
+
+reproduce-alpha: $(STAMP)
+	$(BIN)/pfgmbench reproduce alpha --scale $(SCALE)
 
 check-regression: $(STAMP)
 	$(BIN)/pfgmbench check-regression --baseline results/baselines/ci.csv

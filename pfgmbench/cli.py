@@ -55,9 +55,11 @@ def train(preset, D, out, kimg, seed, cond, sets, resume, quiet):
 @click.option("--format", "fmt", type=click.Choice(["png", "npz"]), default="png", show_default=True)
 @click.option("--batch", type=int, default=None, help="Seeds per batch (does not change the samples).")
 @click.option("--alpha", type=float, default=0.0, show_default=True, help="Step noise x += alpha t_i eps.")
+@click.option("--quant-bits", type=int, default=None, help="Fake-quantise weights to B bits first.")
+@click.option("--quant-rule", type=click.Choice(["paper", "all"]), default="paper", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def sample(run, ckpt, seeds, steps, out, fmt, batch, alpha, device, as_json):
+def sample(run, ckpt, seeds, steps, out, fmt, batch, alpha, quant_bits, quant_rule, device, as_json):
     """Sample with EDM's Heun sampler, one generator per seed."""
     from pfgmbench.checkpoint import latest_snapshot
     from pfgmbench.generate import sample_run
@@ -71,12 +73,16 @@ def sample(run, ckpt, seeds, steps, out, fmt, batch, alpha, device, as_json):
         raise UserError(f"--alpha must be >= 0, got {alpha}")
     seed_list = parse_seeds(seeds)
     ckpt = ckpt or latest_snapshot(run)
+    if quant_bits is not None and not 2 <= quant_bits <= 16:
+        raise UserError(f"--quant-bits must be between 2 and 16, got {quant_bits}")
     res = sample_run(ckpt, seed_list, out, steps=steps, fmt=fmt, batch=batch, device=device, alpha=alpha,
-                     progress=not as_json)
+                     progress=not as_json, quant_bits=quant_bits, quant_rule=quant_rule)
     if as_json:
         click.echo(to_json(res))
     else:
-        click.echo(f"{res['images']} samples (NFE {res['nfe']}) -> {out}  [grid: {out}/grid.png]")
+        q = (f", {res['quant_bits']}-bit weights ({res['quantised_params']} of {res['total_params']} params)"
+             if quant_bits else "")
+        click.echo(f"{res['images']} samples (NFE {res['nfe']}{q}) -> {out}  [grid: {out}/grid.png]")
 
 
 @cli.command()
@@ -256,8 +262,9 @@ def sweep_d(values, out_csv, **kw):
     """Train (or reuse) one model per D and seed, score its snapshots, one CSV row per cell."""
     from pfgmbench.runs import run_sweep
 
+    quiet = kw.pop("quiet")
     spec = _make_spec(values=values, **kw)
-    new = run_sweep(spec, out_csv, progress=not kw["quiet"])
+    new = run_sweep(spec, out_csv, progress=not quiet)
     click.echo(f"{new} new rows -> {out_csv}")
 
 
@@ -281,7 +288,7 @@ def table(results_csv, table, out_md, plot):
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["table1", "table2"]))
+@click.argument("what", type=click.Choice(["table1", "table2", "table3", "alpha"]))
 @click.option("--scale", type=click.Choice(["proxy", "paper"]), default="proxy", show_default=True)
 @click.option("--seeds", default=None, help="Training seeds (default: proxy 0,1; paper 0).")
 @click.option("--out-dir", default=None, type=click.Path(), help="Default: results/<what>-<scale>.")
@@ -293,11 +300,15 @@ def table(results_csv, table, out_md, plot):
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
 def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device, quiet):
-    """Reproduce a PFGM++ table end to end: sweep, CSV, Markdown, plot, sample grids."""
-    from pfgmbench.reproduce import reproduce_table
+    """Reproduce a PFGM++ table end to end: sweep, CSV, Markdown, plots (table3 / alpha reuse table1's models)."""
+    from pfgmbench.reproduce import reproduce_robustness, reproduce_table
 
-    md = reproduce_table(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device,
-                         progress=not quiet)
+    if what in ("table3", "alpha"):
+        md = reproduce_robustness(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, num, device,
+                                  progress=not quiet)
+    else:
+        md = reproduce_table(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device,
+                             progress=not quiet)
     click.echo(md)
 
 

@@ -44,11 +44,18 @@ def sample_images(net, cfg, shape, num_classes, seeds, steps, batch, device, alp
 
 
 def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto", alpha=0.0,
-               progress=True):
+               progress=True, quant_bits=None, quant_rule="paper"):
     """Generate `seeds` from snapshot `ckpt` into folder `out`; returns a summary dict."""
+    from pfgmbench.quantize import quantize_model, top_resolution
+
     distributed.init()
     dev = distributed.device(device)
     cfg, net, snap = checkpoint.load_network(ckpt, dev)
+    quant = {}
+    if quant_bits:
+        tensors, count, total = quantize_model(net, quant_bits, quant_rule, top_resolution(snap))
+        quant = {"quant_bits": quant_bits, "quant_rule": quant_rule, "quantised_tensors": tensors,
+                 "quantised_params": count, "total_params": total}
     shape, ncls = tuple(snap["data_shape"]), snap["num_classes"]
     steps = int(steps or cfg["sample"]["steps"])
     batch = int(batch or cfg["sample"]["batch"])
@@ -77,7 +84,7 @@ def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto
         _write_grid(out, seeds, shape, cfg)
     return {"nfe": nfe, "images": len(seeds), "generated": len(mine), "steps": steps, "alpha": alpha,
             "D": cfg["physics"]["D"], "checkpoint": str(ckpt), "kimg": snap["kimg"], "out": str(out),
-            "wall_s": round(wall, 3)}
+            "wall_s": round(wall, 3), **quant}
 
 
 def _gather_npz(out, seeds, mine, kept, is_image):

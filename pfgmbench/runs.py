@@ -98,9 +98,9 @@ def run_sweep(spec, csv_path, progress=True, log=print, extra_cells=None):
     from pfgmbench.evaluate import Scorer, device_for, score_snapshot
     from pfgmbench.train import train
 
+    todo = list(cells(spec))          # validates every cell before anything is written
     table = ResultsCSV(csv_path, COLUMNS)
     done = table.keys()
-    todo = list(cells(spec))
     scorer, new = None, 0
     dev = str(device_for(spec.device))
     seeds = list(range(spec.num))
