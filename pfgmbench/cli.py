@@ -20,6 +20,22 @@ def to_json(obj, **kw):
     return json.dumps(clean(obj), **kw)
 
 
+def _relaunch(nproc):
+    """`--nproc N` outside torchrun: run this same command under torchrun, then stop here."""
+    import os
+
+    from pfgmbench import distributed
+
+    if nproc is None or nproc == 1 or "WORLD_SIZE" in os.environ:
+        return False
+    if nproc < 1:
+        raise UserError(f"--nproc must be >= 1, got {nproc}")
+    code = distributed.launch_torchrun(nproc, distributed.strip_nproc(sys.argv[1:]))
+    if code:
+        raise UserError(f"torchrun exited with code {code}; see the messages above")
+    return True
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """pfgmbench: train, sample and score PFGM++ / EDM models (paper presets on GPUs, proxies on a CPU)."""
@@ -36,18 +52,27 @@ def cli():
 @click.option("--resume", type=click.Choice(["auto", "no"]), default="no", show_default=True,
               help="auto: continue the run in --out if it has a checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(preset, D, out, kimg, seed, cond, sets, resume, quiet):
-    """Train a PFGM++ model (D = inf is EDM)."""
-    from pfgmbench.config import parse_D, resolve
+@click.option("--nproc", type=int, default=None, help="Launch torchrun with N processes on this node.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and a cost estimate; train nothing.")
+def train(preset, D, out, kimg, seed, cond, sets, resume, quiet, nproc, dry_run):
+    """Train a PFGM++ model (D = inf is EDM). Works unchanged under torchrun."""
+    from pfgmbench.config import dump, parse_D, resolve
     from pfgmbench.train import train as run_train
 
     cfg = resolve(preset, D=parse_D(D) if D is not None else None, sets=sets, kimg=kimg, seed=seed, cond=cond)
+    if dry_run:
+        from pfgmbench.train import cost_estimate
+
+        click.echo(dump(cfg) + "\n# cost estimate\n" + dump(cost_estimate(cfg, nproc or 1)))
+        return
+    if _relaunch(nproc):
+        return
     kimg_done = run_train(cfg, out, resume=resume == "auto", progress=not quiet)
     click.echo(f"trained {kimg_done:g} kimg -> {out}")
 
 
 @cli.command()
-@click.option("--run", "run", type=click.Path(), default=None, help="Run folder (uses its latest snapshot).")
+@click.option("--run", "--run-dir", "run", type=click.Path(), default=None, help="Run folder (uses its latest snapshot).")
 @click.option("--ckpt", type=click.Path(), default=None, help="A network-snapshot-*.pt file instead of --run.")
 @click.option("--seeds", default="0-63", show_default=True, help="Seeds, e.g. 0-255 or 0,5,7-9.")
 @click.option("--steps", type=int, default=None, help="Sampler steps T (NFE = 2T - 1). Default: the preset's.")
@@ -59,8 +84,9 @@ def train(preset, D, out, kimg, seed, cond, sets, resume, quiet):
 @click.option("--quant-rule", type=click.Choice(["paper", "all"]), default="paper", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def sample(run, ckpt, seeds, steps, out, fmt, batch, alpha, quant_bits, quant_rule, device, as_json):
-    """Sample with EDM's Heun sampler, one generator per seed."""
+@click.option("--nproc", type=int, default=None, help="Launch torchrun with N processes on this node.")
+def sample(run, ckpt, seeds, steps, out, fmt, batch, alpha, quant_bits, quant_rule, device, as_json, nproc):
+    """Sample with EDM's Heun sampler, one generator per seed (seeds sharded over ranks)."""
     from pfgmbench.checkpoint import latest_snapshot
     from pfgmbench.generate import sample_run
     from pfgmbench.seeds import parse_seeds
@@ -75,8 +101,14 @@ def sample(run, ckpt, seeds, steps, out, fmt, batch, alpha, quant_bits, quant_ru
     ckpt = ckpt or latest_snapshot(run)
     if quant_bits is not None and not 2 <= quant_bits <= 16:
         raise UserError(f"--quant-bits must be between 2 and 16, got {quant_bits}")
+    if _relaunch(nproc):
+        return
     res = sample_run(ckpt, seed_list, out, steps=steps, fmt=fmt, batch=batch, device=device, alpha=alpha,
                      progress=not as_json, quant_bits=quant_bits, quant_rule=quant_rule)
+    from pfgmbench import distributed
+
+    if not distributed.is_main():
+        return
     if as_json:
         click.echo(to_json(res))
     else:
@@ -107,11 +139,11 @@ def presets():
 
 @cli.command("eval")
 @click.option("--samples", type=click.Path(), default=None, help="A folder of PNGs or a samples.npz.")
-@click.option("--run", "run", type=click.Path(), default=None, help="Generate from this run in memory.")
+@click.option("--run", "--run-dir", "run", type=click.Path(), default=None, help="Generate from this run in memory.")
 @click.option("--ckpt", type=click.Path(), default=None, help="A snapshot file instead of --run.")
 @click.option("--all-snapshots", is_flag=True, help="Score every snapshot of --run: Min and Top-3 average.")
 @click.option("--metric", required=True, help="fid | is | fd-digits | is-digits | mmd | swd | energy")
-@click.option("--num", type=int, default=None, help="Samples to generate (with --run); default: all seeds.")
+@click.option("--num", "--num-samples", "num", type=int, default=None, help="Samples to generate (with --run); default: all seeds.")
 @click.option("--seeds", default=None, help="Seeds to generate (with --run), default 0-(num-1).")
 @click.option("--seed-ranges", type=int, default=1, show_default=True,
               help="Repeat over K consecutive seed ranges (EDM reports the min of 3).")
@@ -124,8 +156,9 @@ def presets():
 @click.option("--download", is_flag=True, help="Allow downloading the Inception detector.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--nproc", type=int, default=None, help="Launch torchrun with N processes on this node.")
 def eval_cmd(samples, run, ckpt, all_snapshots, metric, num, seeds, seed_ranges, steps, ref_stats, ref_dataset,
-             mode, inception, download, device, as_json):
+             mode, inception, download, device, as_json, nproc):
     """Score samples (FID / IS with the Inception detector; offline proxy and toy metrics)."""
     from pfgmbench import checkpoint
     from pfgmbench.evaluate import Scorer, default_ref_dataset, device_for, min_and_top3, score_snapshot
@@ -133,6 +166,11 @@ def eval_cmd(samples, run, ckpt, all_snapshots, metric, num, seeds, seed_ranges,
 
     if sum(x is not None for x in (samples, run, ckpt)) != 1:
         raise UserError("give exactly one of --samples DIR, --run RUN or --ckpt FILE")
+    if _relaunch(nproc):
+        return
+    from pfgmbench import distributed
+
+    distributed.init()
     dev = device_for(device)
     if samples is not None:
         scorer = Scorer(metric, ref_stats, ref_dataset, mode, inception, download, str(dev))
@@ -157,10 +195,17 @@ def eval_cmd(samples, run, ckpt, all_snapshots, metric, num, seeds, seed_ranges,
         if len(rows) == 1:
             res = rows[0]
         else:
-            best, top3 = min_and_top3([r["value"] for r in rows]) if metric not in ("is", "is-digits") else (
-                max(r["value"] for r in rows), None)
-            res = {"metric": metric, "rows": rows, "min": best, "top3_mean": top3, "n": rows[0]["n"]}
-            res["value"] = best
+            higher = metric in ("is", "is-digits")
+            per_ckpt = {}   # EDM: the best of the seed ranges for each checkpoint
+            for r in rows:
+                v = per_ckpt.get(r["checkpoint"])
+                per_ckpt[r["checkpoint"]] = r["value"] if v is None else (max if higher else min)(v, r["value"])
+            vals = list(per_ckpt.values())
+            best, top3 = (max(vals), None) if higher else min_and_top3(vals)
+            res = {"metric": metric, "rows": rows, "min": best, "top3_mean": top3, "n": rows[0]["n"],
+                   "per_checkpoint": per_ckpt, "value": best}
+    if not distributed.is_main():
+        return
     if as_json:
         click.echo(to_json(res))
     else:
@@ -212,7 +257,7 @@ def _sweep_options(f):
         click.option("--seeds", default="0", show_default=True, help="Training seeds, e.g. 0,1,2."),
         click.option("--metric", default=None, help="Default: fid for image data at paper scale, fd-digits "
                                                    "for digits, mmd for toys."),
-        click.option("--num", type=int, default=None, help="Samples per checkpoint (default 1000; paper 50000)."),
+        click.option("--num", "--num-samples", "num", type=int, default=None, help="Samples per checkpoint (default 1000; paper 50000)."),
         click.option("--steps", type=int, default=None, help="Sampler steps (default: the preset's)."),
         click.option("--kimg", type=float, default=None, help="Training duration (default: the preset's)."),
         click.option("--score-from-kimg", type=float, default=None,
@@ -296,7 +341,7 @@ def table(results_csv, table, out_md, plot):
 @click.option("--inception", type=click.Path(), default=None)
 @click.option("--ref-stats", type=click.Path(), default=None)
 @click.option("--kimg", type=float, default=None, help="Override the training duration (quick looks).")
-@click.option("--num", type=int, default=None, help="Override the samples per checkpoint.")
+@click.option("--num", "--num-samples", "num", type=int, default=None, help="Override the samples per checkpoint.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
 def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device, quiet):
@@ -335,7 +380,7 @@ def check_regression(baseline, update):
               type=click.Path(), help="The D sweep whose trained models to stress.")
 @click.option("--out", "out_csv", default=None, type=click.Path(), help="Default: results/robustness-KIND.csv")
 @click.option("--metric", default=None, help="Default: the sweep's metric.")
-@click.option("--num", type=int, default=500, show_default=True, help="Samples per cell.")
+@click.option("--num", "--num-samples", "num", type=int, default=500, show_default=True, help="Samples per cell.")
 @click.option("--quant-rule", type=click.Choice(["paper", "all"]), default="paper", show_default=True)
 @click.option("--D-values", "D_values", default=None, help="Only these paper D values, e.g. 64,128,2048,inf.")
 @click.option("--inception", type=click.Path(), default=None)

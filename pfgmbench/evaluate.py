@@ -104,15 +104,20 @@ class Scorer:
         return out
 
     def score_features(self, feats, probs):
-        from pfgmbench.metrics import fid
+        from pfgmbench.metrics.frechet import feature_stats
 
-        if self.metric == "fid":
-            r = fid.score(feats, probs, self.ref)
-            return {"value": r["fid"], "n": r["n"], "is": r["is"], "is_std": r["is_std"]}
+        mu, sigma = feature_stats(feats) if self.metric == "fid" else (None, None)
+        return self.score_stats(mu, sigma, len(feats), probs)
+
+    def score_stats(self, mu, sigma, n, probs):
+        """FID from feature statistics (possibly reduced over ranks) and IS from probabilities."""
+        from pfgmbench.metrics.frechet import frechet_distance
         from pfgmbench.metrics.inception_score import inception_score
 
-        mean, std = inception_score(probs)
-        return {"value": mean, "std": std, "n": len(probs)}
+        is_mean, is_std = inception_score(probs)
+        if self.metric == "fid":
+            return {"value": frechet_distance(mu, sigma, *self.ref), "n": n, "is": is_mean, "is_std": is_std}
+        return {"value": is_mean, "std": is_std, "n": n}
 
     def score_folder(self, folder):
         if self.metric in IMAGE_METRICS:
@@ -159,28 +164,42 @@ def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress
 
 def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None):
     """Generate `seeds` from `ckpt` in memory and score them. Records the fraction of image
-    samples with any value outside [-1, 1] by more than one grey level (heavy-tailed small D)."""
-    cfg, snap, batches, steps = generated_batches(ckpt, seeds, steps, device, alpha, progress, net_transform)
+    samples with any value outside [-1, 1] by more than one grey level (heavy-tailed small D).
+    Under torchrun each rank generates seeds[rank::world]; feature statistics are all-reduced
+    and per-sample outputs gathered in seed order, so the score does not depend on the ranks."""
+    world, rank = distributed.world_size(), distributed.rank()
+    local = seeds[rank::world]
+    cfg, snap, batches, steps = generated_batches(ckpt, local, steps, device, alpha,
+                                                  progress and distributed.is_main(), net_transform)
     t0 = time.time()
     is_image = len(snap["data_shape"]) == 3
-    counts = {"out": 0, "n": 0}
+    counts = torch.zeros(2, dtype=torch.float64)
 
     def converted():
         for x in batches:
             if is_image:
-                counts["out"] += int((x.flatten(1).abs().amax(1) > 1 + 2 / 255).sum())
-                counts["n"] += x.shape[0]
+                counts[0] += int((x.flatten(1).abs().amax(1) > 1 + 2 / 255).sum())
+                counts[1] += x.shape[0]
                 yield to_uint8(x)
             else:
                 yield x
 
-    if scorer.metric in IMAGE_METRICS:
+    if scorer.metric in IMAGE_METRICS and world > 1:
+        from pfgmbench.metrics import fid
+
+        feats, probs = fid.memory_features(scorer.detector, converted())
+        mu, sigma, n = distributed.reduce_feature_stats(feats)
+        res = scorer.score_stats(mu, sigma, n, distributed.gather_by_seed(probs, local))
+        res.update(scorer.info)
+    elif scorer.metric in IMAGE_METRICS:
         res = scorer.score(converted())
     else:
-        res = scorer.score(torch.cat(list(converted())).numpy())
+        x = torch.cat(list(converted())).numpy()
+        res = scorer.score(distributed.gather_by_seed(x, local) if world > 1 else x)
+    counts = torch.as_tensor(distributed.gather_by_seed(counts[None].numpy(), [rank]).sum(0)) if world > 1 else counts
     res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=2 * steps - 1, alpha=alpha,
                D=cfg["physics"]["D"], seeds=f"{seeds[0]}-{seeds[-1]}", total_s=round(time.time() - t0, 3),
-               out_of_range=counts["out"] / counts["n"] if counts["n"] else None)
+               out_of_range=float(counts[0] / counts[1]) if counts[1] else None)
     return res
 
 

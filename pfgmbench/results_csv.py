@@ -17,12 +17,13 @@ def cell_key(obj):
 
 
 class ResultsCSV:
-    def __init__(self, path, columns):
-        self.path, self.columns = Path(path), list(columns)
+    def __init__(self, path, columns, write=True):
+        """write=False (ranks other than 0 under torchrun): read, keep rows in memory, never write."""
+        self.path, self.columns, self.write = Path(path), list(columns), write
         self.rows = []
         if self.path.exists():
             self._load()
-        else:
+        elif write:
             write_text(self.path, self._line(dict(zip(self.columns, self.columns))))
 
     def _line(self, row):
@@ -48,7 +49,7 @@ class ResultsCSV:
             # an older file with other columns: keep its rows, rewrite in the current layout
             torn = True
         self.rows = good
-        if torn:
+        if torn and self.write:
             write_text(self.path, self._line(dict(zip(self.columns, self.columns)))
                        + "".join(self._line(r) for r in good))
 
@@ -56,7 +57,8 @@ class ResultsCSV:
         return {r.get("cell") for r in self.rows}
 
     def append(self, row):
-        append_line(self.path, self._line(row))
+        if self.write:
+            append_line(self.path, self._line(row))
         self.rows.append({c: _fmt(row.get(c, "")) for c in self.columns})
 
 

@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from pfgmbench import checkpoint
+from pfgmbench import checkpoint, distributed
 from pfgmbench.errors import UserError
 from pfgmbench.quantize import quantize_model, top_resolution
 from pfgmbench.results_csv import ResultsCSV, cell_key
@@ -56,7 +56,7 @@ def run_robustness(kind, values, sweep_csv, out_csv, metric=None, num=1000, quan
         raise UserError(f"unknown robustness kind '{kind}'; choose {', '.join(KINDS)}")
     sources = source_checkpoints(sweep_csv, D_values)
     metric = metric or sources[0]["metric"]
-    table = ResultsCSV(out_csv, COLUMNS)
+    table = ResultsCSV(out_csv, COLUMNS, write=distributed.is_main())
     done = table.keys()
     scorer, new = None, 0
     seeds = list(range(num))

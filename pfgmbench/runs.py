@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfgmbench import checkpoint
+from pfgmbench import checkpoint, distributed
 from pfgmbench.config import parse_D, resolve
 from pfgmbench.errors import UserError
 from pfgmbench.provenance import git_commit, now
@@ -99,7 +99,7 @@ def run_sweep(spec, csv_path, progress=True, log=print, extra_cells=None):
     from pfgmbench.train import train
 
     todo = list(cells(spec))          # validates every cell before anything is written
-    table = ResultsCSV(csv_path, COLUMNS)
+    table = ResultsCSV(csv_path, COLUMNS, write=distributed.is_main())
     done = table.keys()
     scorer, new = None, 0
     dev = str(device_for(spec.device))

@@ -5,6 +5,7 @@ from (seed, epoch), so the position is just the image count; noise comes from on
 whose state is checkpointed. Noise is drawn for the whole global batch on every rank and
 sliced, so a run's trajectory does not depend on the number of ranks (dropout aside).
 """
+import contextlib
 import copy
 import json
 import math
@@ -150,13 +151,21 @@ class Trainer:
         first = self.rank * per_rank
         self.opt.zero_grad(set_to_none=True)
         total = 0.0
-        for m in range(first, first + per_rank, micro):
+        starts = list(range(first, first + per_rank, micro))
+        for m in starts:
             part = slice(m, min(m + micro, first + per_rank))
-            loss = denoising_loss(self.model, y[part], sigma[part], x[part], phys["sigma_data"],
-                                  None if labels is None else labels[part],
-                                  None if aug_labels is None else aug_labels[part]).sum()
-            (loss * (self.world / B)).backward()     # DDP averages ranks: sum over all / B
+            # DDP: all-reduce gradients once, on the last micro-batch (gradient accumulation)
+            sync = m == starts[-1] or self.world == 1
+            with contextlib.nullcontext() if sync else self.model.no_sync():
+                loss = denoising_loss(self.model, y[part], sigma[part], x[part], phys["sigma_data"],
+                                      None if labels is None else labels[part],
+                                      None if aug_labels is None else aug_labels[part]).sum()
+                (loss * (self.world / B)).backward()     # DDP averages ranks: sum over all / B
             total += loss.item()
+        if self.world > 1:   # the global batch's loss on every rank: logs and the NaN stop agree
+            t = torch.tensor([total], dtype=torch.float64, device=self.dev)
+            torch.distributed.all_reduce(t)
+            total = t.item()
         if not math.isfinite(total):
             return total
         for g in self.opt.param_groups:   # linear warm-up measured in images (EDM)
@@ -260,3 +269,24 @@ class _progress:
     def close(self):
         if self.p:
             self.p.stop()
+
+
+# Reported cost of the papers' runs: 8 V100s for ~2 days (CIFAR-10) / ~4 days (FFHQ-64), 200 Mimg.
+PAPER_GPU_DAYS_PER_MIMG = {"cifar10": 8 * 2 / 200, "imagefolder": 8 * 4 / 200}
+
+
+def cost_estimate(cfg, nproc=1):
+    """Images, optimiser steps and GPU-days expected from the papers' reported cost (V100)."""
+    t = cfg["train"]
+    images = int(t["kimg"] * 1000)
+    per_rank = t["batch"] // max(nproc, 1)
+    micro = t.get("batch_gpu") or per_rank
+    est = {"images": images, "steps": images // t["batch"], "batch": t["batch"], "processes": nproc,
+           "batch_per_process": per_rank, "accumulation_rounds": -(-per_rank // micro)}
+    rate = PAPER_GPU_DAYS_PER_MIMG.get(cfg["data"]["name"])
+    if rate:
+        gpu_days = rate * images / 1e6
+        est.update(v100_gpu_days=round(gpu_days, 1), wall_days_on_these_gpus_if_v100=round(gpu_days / nproc, 2))
+    else:
+        est["v100_gpu_days"] = "no paper figure for this data set"
+    return est
