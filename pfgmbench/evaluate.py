@@ -164,7 +164,8 @@ def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress
 
 def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None):
     """Generate `seeds` from `ckpt` in memory and score them. Records the fraction of image
-    samples with any value outside [-1, 1] by more than one grey level (heavy-tailed small D).
+    samples with any value outside [-1, 1] by more than one grey level (out_of_range: most
+    samples, slightly) and beyond +-2, twice the data range (far_out: heavy-tailed small D).
     Under torchrun each rank generates seeds[rank::world]; feature statistics are all-reduced
     and per-sample outputs gathered in seed order, so the score does not depend on the ranks."""
     world, rank = distributed.world_size(), distributed.rank()
@@ -173,13 +174,15 @@ def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, pro
                                                   progress and distributed.is_main(), net_transform)
     t0 = time.time()
     is_image = len(snap["data_shape"]) == 3
-    counts = torch.zeros(2, dtype=torch.float64)
+    counts = torch.zeros(3, dtype=torch.float64)   # [beyond +-1 by a grey level, beyond +-2, samples]
 
     def converted():
         for x in batches:
             if is_image:
-                counts[0] += int((x.flatten(1).abs().amax(1) > 1 + 2 / 255).sum())
-                counts[1] += x.shape[0]
+                peak = x.flatten(1).abs().amax(1)
+                counts[0] += int((peak > 1 + 2 / 255).sum())
+                counts[1] += int((peak > 2).sum())
+                counts[2] += x.shape[0]
                 yield to_uint8(x)
             else:
                 yield x
@@ -199,7 +202,8 @@ def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, pro
     counts = torch.as_tensor(distributed.gather_by_seed(counts[None].numpy(), [rank]).sum(0)) if world > 1 else counts
     res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=2 * steps - 1, alpha=alpha,
                D=cfg["physics"]["D"], seeds=f"{seeds[0]}-{seeds[-1]}", total_s=round(time.time() - t0, 3),
-               out_of_range=float(counts[0] / counts[1]) if counts[1] else None)
+               out_of_range=float(counts[0] / counts[2]) if counts[2] else None,
+               far_out=float(counts[1] / counts[2]) if counts[2] else None)
     return res
 
 

@@ -36,7 +36,7 @@ def per_seed_summary(df, lower_is_better=True):
                      "n_ckpt": len(v), "nfe": int(g["nfe"].iloc[0]), "n": int(g["n"].iloc[0]),
                      "floor": g["floor"].iloc[0] if "floor" in g else float("nan"),
                      "floor_n": g["floor_n"].iloc[0] if "floor_n" in g else float("nan"),
-                     "out_of_range": pd.to_numeric(g.get("out_of_range"), errors="coerce").mean()})
+                     "far_out": pd.to_numeric(g["far_out"], errors="coerce").mean() if "far_out" in g else float("nan")})
     return pd.DataFrame(rows)
 
 
@@ -48,12 +48,16 @@ def across_seeds(summary):
                     "top3_mean": g["top3"].mean(), "top3_std": g["top3"].std(ddof=0),
                     "nfe": g["nfe"].iloc[0], "n": g["n"].iloc[0], "n_ckpt": g["n_ckpt"].min(),
                     "floor": g["floor"].iloc[0], "floor_n": g["floor_n"].iloc[0],
-                    "out_of_range": g["out_of_range"].mean()})
+                    "far_out": g["far_out"].mean()})
     return pd.DataFrame(out)
 
 
 def _pm(mean, std, seeds):
     return f"{mean:.2f} ± {std:.2f}" if seeds > 1 else f"{mean:.2f}"
+
+
+def _pct(v):
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
 
 
 def _fmt(v):
@@ -84,15 +88,15 @@ def render_table(df, table="1"):
                      f"{agg['floor'].iloc[0]:.2f}.")
     lines.append(f"Paper columns: {paper['source']} — the paper's numbers, not ours.")
     lines += ["", f"| Method | D (paper) | D (ours, N={N}) | Min {metric} ↓ (ours) | Top-3 avg {metric} ↓ (ours) "
-                  "| NFE (ours) | Min FID ↓ (paper) | Top-3 avg FID ↓ (paper) | NFE (paper) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+                  "| NFE (ours) | Min FID ↓ (paper) | Top-3 avg FID ↓ (paper) | NFE (paper) | samples with max abs > 2 (ours) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for cond in (0, 1):
         part = agg[agg["cond"] == cond].sort_values("D")
         pnums = paper["cond" if cond else "uncond"]
         if part.empty and not (cond and pnums):
             continue
         if cond:
-            lines.append("| *class-conditional* | | | | | | | | |")
+            lines.append("| *class-conditional* | | | | | | | | | |")
         shown = set()
         for _, r in part.iterrows():
             method = "EDM" if math.isinf(r["D"]) else "PFGM++"
@@ -101,13 +105,13 @@ def render_table(df, table="1"):
             lines.append(f"| {method} | {D_label(r['D_paper'])} | {D_label(r['D'])} | "
                          f"{_pm(r['best_mean'], r['best_std'], r['seeds'])} | "
                          f"{_pm(r['top3_mean'], r['top3_std'], r['seeds'])} | {int(r['nfe'])} | "
-                         f"{_fmt(p[0])} | {_fmt(p[1])} | {_fmt(p[2])} |")
+                         f"{_fmt(p[0])} | {_fmt(p[1])} | {_fmt(p[2])} | {_pct(r['far_out'])} |")
         for Dp, p in pnums.items():
             if Dp not in shown:
                 lines.append(f"| {'EDM' if math.isinf(Dp) else 'PFGM++'} | {D_label(Dp)} | not run | – | – | – | "
-                             f"{_fmt(p[0])} | {_fmt(p[1])} | {_fmt(p[2])} |")
+                             f"{_fmt(p[0])} | {_fmt(p[1])} | {_fmt(p[2])} | – |")
     for name, fid, nfe in paper["baselines"]:
-        lines.append(f"| {name} (cited) | – | not reproduced | – | – | – | {fid:g} | – | {nfe} |")
+        lines.append(f"| {name} (cited) | – | not reproduced | – | – | – | {fid:g} | – | {nfe} | – |")
     lines += ["", ordering_note(agg, paper), ""]
     return "\n".join(lines)
 

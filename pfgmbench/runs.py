@@ -16,7 +16,7 @@ from pfgmbench.results_csv import ResultsCSV, cell_key
 
 COLUMNS = ["cell", "table", "preset", "scale", "method", "cond", "D_paper", "D", "N", "seed", "kimg",
            "checkpoint", "metric", "value", "n", "floor", "floor_n", "steps", "nfe", "alpha", "quant_bits",
-           "quant_rule", "quantised_params", "out_of_range", "mode", "reference", "detector", "train_wall_s", "eval_s", "commit", "timestamp"]
+           "quant_rule", "quantised_params", "out_of_range", "far_out", "mode", "reference", "detector", "train_wall_s", "eval_s", "commit", "timestamp"]
 
 DATA_N = {"digits": 64, "cifar10": 3072, "gmm1000": 1000}
 
@@ -140,7 +140,7 @@ def row_from(res, key, table, cfg, D_paper, N, train_wall):
         "floor": res.get("floor"), "floor_n": res.get("floor_n"), "steps": res["steps"], "nfe": res["nfe"],
         "alpha": res.get("alpha", 0.0), "quant_bits": res.get("quant_bits", ""),
         "quant_rule": res.get("quant_rule", ""), "quantised_params": res.get("quantised_params", ""),
-        "out_of_range": res.get("out_of_range"), "mode": res.get("mode", ""),
+        "out_of_range": res.get("out_of_range"), "far_out": res.get("far_out"), "mode": res.get("mode", ""),
         "reference": res.get("ref_stats") or res.get("ref_dataset") or "digits-train",
         "detector": res.get("detector", "digits-cnn" if res["metric"].endswith("digits") else ""),
         "train_wall_s": train_wall, "eval_s": res.get("total_s"), "commit": git_commit(), "timestamp": now(),
@@ -158,5 +158,9 @@ def _train_wall(folder):
     path = Path(folder) / "stats.jsonl"
     if not path.exists():
         return None
-    lines = path.read_text().splitlines()
-    return round(json.loads(lines[-1])["wall_s"], 1) if lines else None
+    walls = [json.loads(x)["wall_s"] for x in path.read_text().splitlines() if x.strip()]
+    if not walls:
+        return None
+    # wall_s restarts at each resume: add up the last value of every segment
+    total = sum(a for a, b in zip(walls, walls[1:]) if b < a) + walls[-1]
+    return round(total, 1)
