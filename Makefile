@@ -25,18 +25,12 @@ demo: $(STAMP)
 	@echo "sample grid: runs/demo/samples/grid.png"
 
 # PFGM++ Table 1 at proxy scale on the embedded digits (CPU, < 30 min); SCALE=paper runs CIFAR-10 on GPUs.
+# Outputs go to $(OUT)/<table>-<scale>/ (untracked runs/reproduce by default, so every clone really
+# reruns); OUT=results refreshes the committed copy. table3 / alpha reuse $(OUT)/table1-<scale>.
 SCALE ?= proxy
-reproduce-table1: $(STAMP)
-	$(BIN)/pfgmbench reproduce table1 --scale $(SCALE)
-
-reproduce-table2: $(STAMP)
-	$(BIN)/pfgmbench reproduce table2 --scale $(SCALE)
-
-reproduce-table3: $(STAMP)
-	$(BIN)/pfgmbench reproduce table3 --scale $(SCALE)
-
-reproduce-alpha: $(STAMP)
-	$(BIN)/pfgmbench reproduce alpha --scale $(SCALE)
+OUT   ?= runs/reproduce
+reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha: reproduce-%: $(STAMP)
+	$(BIN)/pfgmbench reproduce $* --scale $(SCALE) --out-dir $(OUT)/$*-$(SCALE)
 
 check-regression: $(STAMP)
 	$(BIN)/pfgmbench check-regression --baseline results/baselines/ci.csv

@@ -133,7 +133,8 @@ def reproduce_robustness(what, scale, seeds=None, out_dir=None, runs_dir="runs",
     from pfgmbench.report import plot_robustness, render_table3
     from pfgmbench.robustness import load_robustness, run_robustness
 
-    sweep_dir = Path(f"results/table1-{scale}")
+    # the Table 1 sweep beside this output (same results root), whose models are stressed
+    sweep_dir = (Path(out_dir).parent if out_dir else Path("results")) / f"table1-{scale}"
     D_values = [64, 128, 2048, INF]
     if not (sweep_dir / "results.csv").exists():
         log(f"no Table 1 sweep in {sweep_dir}: running it first (resumable)")

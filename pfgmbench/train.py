@@ -100,6 +100,7 @@ class Trainer:
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=t_cfg["lr"], betas=(0.9, 0.999), eps=1e-8)
         self.gen = torch.Generator(self.dev).manual_seed(t_cfg["seed"])
+        self._reseed_other_ranks()
         self.order = DataOrder(len(self.ds), t_cfg["seed"])
         self.images = 0
         self.model = self.net
@@ -128,6 +129,13 @@ class Trainer:
         self.gen.set_state(st["noise_rng"])
         torch.set_rng_state(st["torch_rng"])
         self.images = int(st["images"])
+        self._reseed_other_ranks()
+
+    def _reseed_other_ranks(self):
+        """Dropout draws from torch's global RNG: rank 0 keeps the run's (checkpointed) stream, other
+        ranks get their own, derived from (seed, rank, images), so their masks are not copies."""
+        if self.rank > 0:
+            torch.manual_seed(self.cfg["train"]["seed"] * 1_000_003 + self.rank * 7919 + self.images)
 
     def snapshot(self):
         return {"format": checkpoint.SNAPSHOT_FORMAT, "config": dump(self.cfg), "kimg": self.images / 1000,
