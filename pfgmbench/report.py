@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pfgmbench.atomic import atomic_path, write_text
+from pfgmbench.atomic import atomic_path
 from pfgmbench.errors import UserError
 from pfgmbench.paper_numbers import TABLES, D_label
 
@@ -184,10 +184,6 @@ def plot_metric_vs_D(df, path, table="1"):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
-
-
-def write_table(df, out_md, table="1"):
-    write_text(out_md, render_table(df, table))
 
 
 def render_table3(df):

@@ -12,7 +12,7 @@ from pathlib import Path
 from pfgmbench import checkpoint
 from pfgmbench.atomic import atomic_path, write_text
 from pfgmbench.errors import UserError
-from pfgmbench.paper_numbers import TABLES, D_label
+from pfgmbench.paper_numbers import D_label
 from pfgmbench.provenance import git_commit, now
 
 INF = math.inf
@@ -94,7 +94,6 @@ def sample_grids(df, path, n=36):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    import torch
 
     from pfgmbench.generate import sample_images
     from pfgmbench.sample import to_uint8

@@ -4,8 +4,6 @@ sampler noise alpha, post-training weight quantisation bits, and the number of s
 The checkpoints come from a D sweep's CSV: for each (D, seed) of the unconditional models,
 the checkpoint with the best metric. One CSV row per (checkpoint, knob value), resumable.
 """
-import math
-
 import pandas as pd
 
 from pfgmbench import checkpoint, distributed
@@ -114,7 +112,3 @@ def summarise(df, kind):
     g = df.groupby(["D_paper", "D", col])["value"].agg(["mean", "std", "count"]).reset_index()
     g["std"] = g["std"].fillna(0.0)
     return g.sort_values(["D", col])
-
-
-def is_inf(x):
-    return isinstance(x, float) and math.isinf(x)

@@ -100,9 +100,9 @@ class Trainer:
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=t_cfg["lr"], betas=(0.9, 0.999), eps=1e-8)
         self.gen = torch.Generator(self.dev).manual_seed(t_cfg["seed"])
-        self._reseed_other_ranks()
         self.order = DataOrder(len(self.ds), t_cfg["seed"])
         self.images = 0
+        self._reseed_other_ranks()
         self.model = self.net
         if self.world > 1:
             ids = [self.dev.index] if self.dev.type == "cuda" else None

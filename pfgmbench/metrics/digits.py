@@ -9,7 +9,6 @@ the held-out test split (297 images) against train.
 import hashlib
 import json
 
-import numpy as np
 import torch
 from torch import nn
 
