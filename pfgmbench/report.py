@@ -129,7 +129,11 @@ def ordering_note(agg, paper):
     for _, r in ours.iloc[1:].iterrows():
         gap = r["best_mean"] - best["best_mean"]
         spread = max(r["best_std"], best["best_std"])
-        resolved.append(f"D={D_label(r['D_paper'])}: +{gap:.2f} ({'resolved' if gap > 2 * spread and r['seeds'] > 1 else 'within 2× seed std, not resolved'})")
+        if min(r["seeds"], best["seeds"]) < 2:
+            verdict = "one seed: no spread to judge by, not resolved"
+        else:
+            verdict = "resolved" if gap > 2 * spread else "within 2× seed std, not resolved"
+        resolved.append(f"D={D_label(r['D_paper'])}: +{gap:.2f} ({verdict})")
     return ("**Ordering.** Ours, best first: " + ", ".join(D_label(d) for d in ours["D_paper"]) +
             ". Paper, best first: " + ", ".join(D_label(d) for d in paper_order) +
             f". Gaps to our best (D={D_label(best['D_paper'])}): " + "; ".join(resolved) + ".")

@@ -11,6 +11,7 @@ from pathlib import Path
 from pfgmbench import checkpoint, distributed
 from pfgmbench.config import parse_D, resolve
 from pfgmbench.errors import UserError
+from pfgmbench.paper_numbers import D_label
 from pfgmbench.provenance import git_commit, now
 from pfgmbench.results_csv import ResultsCSV, cell_key
 
@@ -106,7 +107,7 @@ def run_sweep(spec, csv_path, progress=True, log=print, extra_cells=None):
     seeds = list(range(spec.num))
     for i, (cfg, D_paper, seed, N) in enumerate(todo):
         folder = run_folder(spec, cfg)
-        label = f"[{i + 1}/{len(todo)}] D={cfg['physics']['D']:g} (paper {D_paper:g}) seed {seed}" + (
+        label = f"[{i + 1}/{len(todo)}] D={D_label(cfg['physics']['D'])} (paper {D_label(D_paper)}) seed {seed}" + (
             " cond" if cfg["data"]["cond"] else "")
         log(f"{label}: {folder}")
         t0 = time.time()
