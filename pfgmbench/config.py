@@ -32,6 +32,8 @@ DEFAULTS = {
         "grad_clip": 0.0, "seed": 0, "device": "auto", "batch_gpu": 0,
     },
     "sample": {"steps": 18, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0, "batch": 256},
+    # float32 with TF32 off unless a speed mode is asked for (pfgmbench/compute.py)
+    "compute": {"tf32": False, "bf16": False, "channels_last": False, "compile": False, "fused_adam": False},
 }
 
 

@@ -88,7 +88,8 @@ class Scorer:
                 raise UserError(f"{m} scores 8x8 grey digits, got samples of shape {tuple(x.shape[1:])}")
             r = digits.fd_digits(x) if m == "fd-digits" else digits.is_digits(x)
             out = {"value": r["value"], "n": r["n"], "floor": r["floor"], "floor_n": r["floor_n"],
-                   "classifier_accuracy": r["accuracy"], **({"std": r["std"]} if "std" in r else {})}
+                   "classifier_accuracy": r["accuracy"], "detector": f"digits-cnn:{r['classifier_sha256'][:12]}",
+                   **({"std": r["std"]} if "std" in r else {})}
         else:
             from pfgmbench.metrics.toy import TOY_METRICS
 

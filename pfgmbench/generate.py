@@ -9,18 +9,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pfgmbench import checkpoint, distributed
+from pfgmbench import checkpoint, compute, distributed
 from pfgmbench.atomic import atomic_path
 from pfgmbench.images_io import png_name, save_grid, save_png, save_points_plot
 from pfgmbench.sample import generate, to_uint8
 
 
-def network_denoiser(net):
-    """The denoiser interface over a preconditioned network (float32 inside, float64 outside)."""
+def network_denoiser(net, cfg=None):
+    """The denoiser interface over a preconditioned network (float32 inside, float64 outside),
+    computed in the run's compute mode (float32 with TF32 off unless the run opted in)."""
+    cfg = cfg or {}
 
     @torch.no_grad()
     def denoise(x, sigma, class_labels=None):
-        return net(x.to(torch.float32), sigma.to(torch.float32), class_labels)
+        with compute.autocast(cfg, x.device):
+            out = net(compute.memory_format(cfg, x.to(torch.float32)), sigma.to(torch.float32), class_labels)
+        return out.to(torch.float32)
 
     return denoise
 
@@ -33,7 +37,8 @@ def batches(seeds, size):
 def sample_images(net, cfg, shape, num_classes, seeds, steps, batch, device, alpha=0.0, progress=None):
     """Yield (seed batch, float64 samples, nfe) for `seeds`."""
     s = cfg["sample"]
-    denoise = network_denoiser(net)
+    compute.set_matmul_precision(cfg)
+    denoise = network_denoiser(compute.prepare_network(cfg, net), cfg)
     ncls = num_classes if cfg["data"].get("cond") else 0
     for chunk in batches(seeds, batch):
         x, _, nfe = generate(denoise, chunk, shape, cfg["physics"]["D"], steps, s["sigma_min"],

@@ -3,16 +3,20 @@
 Per tensor, asymmetric uniform min-max with b bits:
   scale = (max - min) / (2^b - 1);  zp = int(clamp(-min / scale, 0, 2^b - 1))
   q = round(clamp(zp + w / scale, 0, 2^b - 1));  w' = scale * (q - zp)
-Rule 'paper': parameters whose name contains "weight", except names containing "norm",
-"affine", "map", or the top-resolution tag (the authors' "32" on CIFAR-10 keeps every 32x32
-layer in full precision; here the tag is the network's own top resolution, ".32_" on CIFAR).
-Rule 'all': every parameter whose name contains "weight". Biases and activations stay float32.
+Biases and activations stay float32. Which weights are quantised (names as in EDM's networks):
+- 'paper': the authors' rule: names containing "weight", except those containing "norm",
+  "affine", "map" or the top-resolution tag ("32" on CIFAR-10, i.e. every 32x32 layer, which
+  includes the output norm and convolution); the network's output layers stay float32 even
+  when their names carry no resolution tag (REFERENCE 9).
+- 'output': the paper rule without the resolution tag: only norms, affine/mapping layers and
+  the output layers stay float32 (the proxy analogue: an 8x8 net has little besides its top level).
+- 'all': every parameter whose name contains "weight".
 """
 import torch
 
 from pfgmbench.errors import UserError
 
-RULES = ("paper", "all")
+RULES = ("paper", "output", "all")
 
 
 def fake_quantize(w, bits):
@@ -26,14 +30,25 @@ def fake_quantize(w, bits):
     return scale * (q - zp)
 
 
-def selected(name, rule="paper", top_res=None):
+def output_layer_names(net):
+    """Full names of the modules a network marks as its output layers (attribute `output_layers`)."""
+    names = []
+    for prefix, module in net.named_modules():
+        for rel in getattr(module, "output_layers", ()):
+            names.append(f"{prefix}.{rel}" if prefix else rel)
+    return tuple(names)
+
+
+def selected(name, rule="paper", top_res=None, output_layers=()):
     if "weight" not in name:
         return False
     if rule == "all":
         return True
     if any(tag in name for tag in ("norm", "affine", "map")):
         return False
-    if top_res is not None and f".{top_res}_" in name:
+    if any(name.startswith(layer + ".") for layer in output_layers):
+        return False
+    if rule == "paper" and top_res is not None and f"{top_res}x{top_res}" in name:
         return False
     return True
 
@@ -44,11 +59,12 @@ def quantize_model(net, bits, rule="paper", top_res=None):
         raise UserError(f"--quant-rule must be one of {', '.join(RULES)}, got '{rule}'")
     if not 2 <= int(bits) <= 16:
         raise UserError(f"--quant-bits must be between 2 and 16, got {bits}")
+    outputs = output_layer_names(net)
     tensors = count = total = 0
     with torch.no_grad():
         for name, p in net.named_parameters():
             total += p.numel()
-            if selected(name, rule, top_res):
+            if selected(name, rule, top_res, outputs):
                 p.copy_(fake_quantize(p, int(bits)))
                 tensors += 1
                 count += p.numel()

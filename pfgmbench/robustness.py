@@ -76,7 +76,7 @@ def run_robustness(kind, values, sweep_csv, out_csv, metric=None, num=1000, quan
 
             def transform(net, bits=v):
                 tensors, count, total = quantize_model(net, bits, quant_rule, top_resolution(snap_meta))
-                qinfo.update(quant_bits=bits, quant_rule=quant_rule, quantised_params=count)
+                qinfo.update(quant_bits=bits, quant_rule=quant_rule, quantised_tensors=tensors, quantised_params=count)
                 return net
 
             res = score_snapshot(scorer, ckpt, seeds, steps, device, alpha, progress,

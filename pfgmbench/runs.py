@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfgmbench import checkpoint, distributed
+from pfgmbench import checkpoint, compute, distributed
 from pfgmbench.config import parse_D, resolve
 from pfgmbench.errors import UserError
 from pfgmbench.paper_numbers import D_label
@@ -17,7 +17,7 @@ from pfgmbench.results_csv import ResultsCSV, cell_key
 
 COLUMNS = ["cell", "table", "preset", "scale", "method", "cond", "D_paper", "D", "N", "seed", "kimg",
            "checkpoint", "metric", "value", "n", "floor", "floor_n", "steps", "nfe", "alpha", "quant_bits",
-           "quant_rule", "quantised_params", "out_of_range", "far_out", "mode", "reference", "detector", "train_wall_s", "eval_s", "commit", "timestamp"]
+           "quant_rule", "quantised_tensors", "quantised_params", "out_of_range", "far_out", "mode", "reference", "detector", "compute", "train_wall_s", "eval_s", "commit", "timestamp"]
 
 DATA_N = {"digits": 64, "cifar10": 3072, "gmm1000": 1000}
 
@@ -140,11 +140,12 @@ def row_from(res, key, table, cfg, D_paper, N, train_wall):
         "checkpoint": res["checkpoint"], "metric": res["metric"], "value": res["value"], "n": res["n"],
         "floor": res.get("floor"), "floor_n": res.get("floor_n"), "steps": res["steps"], "nfe": res["nfe"],
         "alpha": res.get("alpha", 0.0), "quant_bits": res.get("quant_bits", ""),
-        "quant_rule": res.get("quant_rule", ""), "quantised_params": res.get("quantised_params", ""),
+        "quant_rule": res.get("quant_rule", ""), "quantised_tensors": res.get("quantised_tensors", ""),
+        "quantised_params": res.get("quantised_params", ""),
         "out_of_range": res.get("out_of_range"), "far_out": res.get("far_out"), "mode": res.get("mode", ""),
         "reference": res.get("ref_stats") or res.get("ref_dataset") or "digits-train",
         "detector": res.get("detector", "digits-cnn" if res["metric"].endswith("digits") else ""),
-        "train_wall_s": train_wall, "eval_s": res.get("total_s"), "commit": git_commit(), "timestamp": now(),
+        "compute": compute.label(cfg), "train_wall_s": train_wall, "eval_s": res.get("total_s"), "commit": git_commit(), "timestamp": now(),
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from pfgmbench import checkpoint, distributed
+from pfgmbench import checkpoint, compute, distributed
 from pfgmbench.atomic import append_line, write_text
 from pfgmbench.augment import augment
 from pfgmbench.config import dump
@@ -95,10 +95,13 @@ class Trainer:
         self.use_aug = t_cfg["augment_p"] > 0
         if self.use_aug and cfg["net"].get("augment_dim", 0) != 9:
             raise UserError("train.augment_p > 0 needs net.augment_dim=9 (the augmentation labels)")
+        compute.set_matmul_precision(cfg)
         torch.manual_seed(t_cfg["seed"])
         self.net = build_network(cfg, self.ds.shape, self.ds.num_classes).to(self.dev).train()
+        self.net = compute.prepare_network(cfg, self.net)
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=t_cfg["lr"], betas=(0.9, 0.999), eps=1e-8)
+        fused = {"fused": True} if compute.settings(cfg)["fused_adam"] else {}
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=t_cfg["lr"], betas=(0.9, 0.999), eps=1e-8, **fused)
         self.gen = torch.Generator(self.dev).manual_seed(t_cfg["seed"])
         self.order = DataOrder(len(self.ds), t_cfg["seed"])
         self.images = 0
@@ -107,6 +110,8 @@ class Trainer:
         if self.world > 1:
             ids = [self.dev.index] if self.dev.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+        if compute.settings(cfg)["compile"]:
+            self.model = torch.compile(self.model)
 
     # --- checkpoint state ---
     def state(self):
@@ -152,7 +157,7 @@ class Trainer:
         if self.use_aug:
             y, aug_labels = augment(y, t_cfg["augment_p"], self.gen)
         sigma = pfgmpp.draw_sigma(B, phys["P_mean"], phys["P_std"], self.gen, self.dev)
-        x = pfgmpp.perturb(y, sigma, phys["D"], self.gen)
+        x = compute.memory_format(self.cfg, pfgmpp.perturb(y, sigma, phys["D"], self.gen))
 
         per_rank = B // self.world
         micro = int(t_cfg.get("batch_gpu") or per_rank)
@@ -164,7 +169,7 @@ class Trainer:
             part = slice(m, min(m + micro, first + per_rank))
             # DDP: all-reduce gradients once, on the last micro-batch (gradient accumulation)
             sync = m == starts[-1] or self.world == 1
-            with contextlib.nullcontext() if sync else self.model.no_sync():
+            with contextlib.nullcontext() if sync else self.model.no_sync(), compute.autocast(self.cfg, self.dev):
                 loss = denoising_loss(self.model, y[part], sigma[part], x[part], phys["sigma_data"],
                                       None if labels is None else labels[part],
                                       None if aug_labels is None else aug_labels[part]).sum()

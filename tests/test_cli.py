@@ -97,3 +97,41 @@ def test_corrupt_and_mismatched_checkpoints(cli, run, tmp_path):
 def test_bad_seeds_and_steps(cli, run, tmp_path):
     assert_clean_error(cli("sample", "--run", run, "--seeds", "9-3", "--out", tmp_path / "s"), "seed")
     assert_clean_error(cli("sample", "--run", run, "--steps", "1", "--out", tmp_path / "s"), "--steps")
+
+
+def test_quantisation_is_reported_in_the_sample_json_and_the_robustness_csv(cli, run, tmp_path):
+    from pfgmbench import checkpoint
+    from pfgmbench.quantize import quantize_model
+
+    p = cli("sample", "--run", run, "--seeds", "0-1", "--steps", "4", "--out", tmp_path / "q", "--json",
+            "--quant-bits", "5")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    _, net, _ = checkpoint.load_network(checkpoint.latest_snapshot(run))
+    want = quantize_model(net, 5, "paper", top_res=8)
+    assert (res["quantised_tensors"], res["quantised_params"], res["total_params"]) == want
+    assert 0 < res["quantised_params"] < res["total_params"]
+
+    sweep = tmp_path / "sweep.csv"
+    from pfgmbench.runs import COLUMNS
+
+    snap = checkpoint.latest_snapshot(run)
+    row = {c: "" for c in COLUMNS} | {"cell": "x", "table": "1", "preset": "digits-tiny", "scale": "proxy",
+                                       "method": "PFGM++", "cond": 0, "D_paper": 64, "D": 64, "N": 64, "seed": 0,
+                                       "kimg": 0.512, "checkpoint": str(snap), "metric": "fd-digits", "value": 1.0,
+                                       "n": 10, "steps": 4, "nfe": 7, "train_wall_s": 1.0}
+    import csv as _csv
+
+    with open(sweep, "w", newline="") as f:
+        w = _csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerow(row)
+    p = cli("robustness", "quant", "--values", "6", "--sweep", sweep, "--out", tmp_path / "rq.csv", "--num", "20",
+            "--quiet")
+    assert p.returncode == 0, p.stderr
+    import pandas as pd
+
+    r = pd.read_csv(tmp_path / "rq.csv").iloc[0]
+    want6 = quantize_model(checkpoint.load_network(snap)[1], 6, "paper", top_res=8)
+    assert (int(r["quantised_tensors"]), int(r["quantised_params"])) == want6[:2]
+    assert r["quant_rule"] == "paper" and r["compute"] == "fp32"

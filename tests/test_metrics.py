@@ -1,4 +1,6 @@
 """FID / IS / proxy metrics: closed forms, parity with clean-fid, the offline error path."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -129,7 +131,7 @@ def test_fd_digits_orders_cases():
     from pfgmbench.data import load_dataset
     from pfgmbench.metrics import digits
 
-    net, acc = digits.classifier()
+    net, acc, _ = digits.classifier()
     assert acc >= 0.97
     te = load_dataset({"name": "digits"}, split="test").data
     box = F.avg_pool2d(F.pad(te, (1, 1, 1, 1), mode="replicate"), 3, 1)
@@ -151,3 +153,37 @@ def test_toy_metrics():
     # sliced W2 of N(0, I) vs N(m, I): sqrt(E_theta (m . theta)^2) = |m| / sqrt(d)
     assert sliced_w2(a, b + m, projections=2000) == pytest.approx(0.5, abs=0.06)
     assert sliced_w2(a, b, projections=500) < 0.1
+
+
+def test_first_score_on_a_new_machine_trains_the_classifier_cold(cli, tmp_path, monkeypatch):
+    """A machine that has never seen pfgmbench: empty cache and home. The classifier behind
+    fd-digits is trained on first use, from inside the scorer's no_grad scope; it must not depend
+    on the caller's thread count (torchrun workers run with one thread) or touch its RNG."""
+    from pfgmbench.data import load_dataset
+    from pfgmbench.metrics import digits
+
+    te = load_dataset({"name": "digits"}, split="test").data[:64]
+    u8 = ((te * 127.5 + 128).clamp(0, 255)).to(torch.uint8)
+    np.savez(tmp_path / "samples.npz", samples=u8.numpy())
+    env = {"PFGMBENCH_CACHE": str(tmp_path / "cache-cli"), "HOME": str(tmp_path / "home")}
+    p = cli("eval", "--samples", tmp_path / "samples.npz", "--metric", "fd-digits", "--json", env=env)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["n"] == 64 and res["value"] > 0 and res["detector"].startswith("digits-cnn:")
+    assert list((tmp_path / "cache-cli" / "digits-classifier").glob("cnn-*.pt"))
+
+    monkeypatch.setenv("PFGMBENCH_CACHE", str(tmp_path / "cache-here"))
+    monkeypatch.setattr(digits, "_CACHE", {})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(123)
+        before = torch.get_rng_state()
+        with torch.no_grad():
+            here = digits.fd_digits(u8)
+        assert torch.equal(torch.get_rng_state(), before)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert here["classifier_sha256"][:12] == res["detector"].split(":")[1]
+    assert here["value"] == pytest.approx(res["value"], rel=1e-9)

@@ -4,7 +4,7 @@ import torch
 
 from pfgmbench.config import resolve
 from pfgmbench.nets import build_network
-from pfgmbench.quantize import fake_quantize, quantize_model, selected
+from pfgmbench.quantize import fake_quantize, output_layer_names, quantize_model, selected
 
 
 @pytest.mark.parametrize("bits", [5, 6, 7, 8, 9])
@@ -40,13 +40,34 @@ def test_constant_tensor_is_unchanged():
 def test_paper_name_rules_on_cifar_ncsnpp():
     net = build_network(resolve("cifar10-ncsnpp"), (3, 32, 32))
     names = [n for n, _ in net.named_parameters()]
-    kept = [n for n in names if not selected(n, "paper", 32)]
-    quant = [n for n in names if selected(n, "paper", 32)]
+    kept = [n for n in names if not selected(n, "paper", 32, output_layer_names(net))]
+    quant = [n for n in names if selected(n, "paper", 32, output_layer_names(net))]
     assert all("weight" in n for n in quant)
-    assert not any(t in n for n in quant for t in ("norm", "affine", "map", ".32_"))
-    assert any(".32_" in n and "weight" in n for n in kept)          # the 32x32 layers stay float32
-    assert any(".16_" in n and "conv" in n for n in quant) and any(".8_" in n for n in quant)
+    assert not any(t in n for n in quant for t in ("norm", "affine", "map", "32"))   # the authors' rule, verbatim
+    assert any("32x32" in n and "weight" in n for n in kept)          # the 32x32 layers stay float32
+    assert any("16x16" in n and "conv" in n for n in quant) and any("8x8" in n for n in quant)
     assert all(not n.endswith("bias") for n in quant)
+
+
+def test_paper_rule_on_cifar_ncsnpp_quantises_73_tensors_and_36707072_parameters():
+    """REFERENCE 9: the authors' rule on their NCSN++ keeps every 32x32 layer, including the output
+    norm and convolution, in float32: 73 weight tensors and 36,707,072 parameters are quantised."""
+    net = build_network(resolve("cifar10-ncsnpp"), (3, 32, 32))
+    out_w = net.model.dec["32x32_aux_conv"].weight.clone()
+    tensors, count, total = quantize_model(net, 6, "paper", top_res=32)
+    assert (tensors, count, total) == (73, 36_707_072, sum(p.numel() for p in net.parameters()))
+    assert torch.equal(net.model.dec["32x32_aux_conv"].weight, out_w)
+
+
+def test_output_layers_stay_float32_without_a_resolution_tag():
+    """The MLP's output layer has no resolution in its name: the paper rule still keeps it."""
+    net = build_network(resolve("toy-moons"), (2,))
+    torch.nn.init.normal_(net.model.out[1].weight)
+    before = net.model.out[1].weight.clone()
+    tensors, _, _ = quantize_model(net, 4, "paper", top_res=None)
+    assert tensors > 0 and torch.equal(net.model.out[1].weight, before)
+    quantize_model(net, 4, "all")
+    assert not torch.equal(net.model.out[1].weight, before)
 
 
 def test_quantize_model_counts_and_leaves_biases():

@@ -8,6 +8,7 @@ the held-out test split (297 images) against train.
 """
 import hashlib
 import json
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -19,6 +20,9 @@ from pfgmbench.metrics.frechet import fd_from_features
 from pfgmbench.metrics.inception_score import inception_score
 
 RECIPE = {"version": 2, "epochs": 40, "batch": 64, "lr": 2e-3, "seed": 0, "shift": 1, "width": 32}
+# Float reductions depend on the thread count: the classifier (and so every fd-digits value)
+# would differ between a laptop, a torchrun worker (OMP_NUM_THREADS=1) and a CI runner.
+CLASSIFIER_THREADS = 2
 
 
 class DigitsCNN(nn.Module):
@@ -44,7 +48,24 @@ def _random_shift(x, g, k):
     return torch.stack([pad[i, :, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8] for i in range(B)])
 
 
+@contextmanager
+def _fixed_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(CLASSIFIER_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _train_classifier():
+    """Train the recipe's classifier with gradients on (first use may come from inside a no_grad
+    scope), a fixed thread count, and a forked RNG (the caller's random stream is untouched)."""
+    with _fixed_threads(), torch.enable_grad(), torch.random.fork_rng(devices=[]):
+        return _fit()
+
+
+def _fit():
     r = RECIPE
     torch.manual_seed(r["seed"])
     g = torch.Generator().manual_seed(r["seed"])
@@ -67,17 +88,19 @@ _CACHE = {}
 
 
 def classifier():
-    """(network, test accuracy): trained once, then loaded from the cache by recipe hash."""
+    """(network, test accuracy, sha256 of its weights): trained once, then loaded from the cache by
+    recipe hash (the weights' hash goes into every result, so a changed classifier is visible)."""
     key = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:12]
     if key in _CACHE:
         return _CACHE[key]
     path = cache_dir("digits-classifier") / f"cnn-{key}.pt"
-    net = DigitsCNN(RECIPE["width"])
+    with torch.random.fork_rng(devices=[]):   # building the module must not move the caller's RNG
+        net = DigitsCNN(RECIPE["width"])
     if path.exists():
         try:
             net.load_state_dict(torch.load(path, weights_only=True))
-        except Exception:
-            path.unlink()
+        except Exception:   # a torn or foreign file: train again and replace it
+            path.unlink(missing_ok=True)
     if not path.exists():
         net = _train_classifier()
         with atomic_path(path) as tmp:
@@ -86,8 +109,9 @@ def classifier():
     te = load_dataset({"name": "digits"}, split="test")
     with torch.no_grad():
         acc = (net(te.data).argmax(1) == te.labels).float().mean().item()
-    _CACHE[key] = (net, acc)
-    return net, acc
+    digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in net.state_dict().values())).hexdigest()
+    _CACHE[key] = (net, acc, digest)
+    return _CACHE[key]
 
 
 @torch.no_grad()
@@ -96,9 +120,10 @@ def features_and_probs(images):
     x = torch.as_tensor(images)
     if x.dtype == torch.uint8:
         x = x.to(torch.float32) / 127.5 - 1
-    net, _ = classifier()
-    f = net.body(x.float())
-    return f.double().numpy(), torch.softmax(net.head(f), 1).double().numpy()
+    net = classifier()[0]
+    with _fixed_threads():   # the same features whatever the caller's thread count
+        f = net.body(x.float())
+        return f.double().numpy(), torch.softmax(net.head(f), 1).double().numpy()
 
 
 def _ref_features():
@@ -117,9 +142,9 @@ def fd_digits(images):
     te = load_dataset({"name": "digits"}, split="test")
     n_floor = min(len(feats), len(te))
     floor_feats, _ = features_and_probs(_quantised(te.data[:n_floor]))
-    _, acc = classifier()
+    _, acc, digest = classifier()
     return {"value": fd_from_features(feats, ref), "n": len(feats), "floor": fd_from_features(floor_feats, ref),
-            "floor_n": n_floor, "accuracy": acc}
+            "floor_n": n_floor, "accuracy": acc, "classifier_sha256": digest}
 
 
 def is_digits(images, splits=10):
@@ -129,5 +154,6 @@ def is_digits(images, splits=10):
     _, floor_probs = features_and_probs(_quantised(te.data[:n_floor]))
     mean, std = inception_score(probs, splits)
     fl, _ = inception_score(floor_probs, splits)
+    _, acc, digest = classifier()
     return {"value": mean, "std": std, "n": len(probs), "floor": fl, "floor_n": n_floor,
-            "accuracy": classifier()[1]}
+            "accuracy": acc, "classifier_sha256": digest}

@@ -15,6 +15,7 @@ class MLP(nn.Module):
         self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, dim))
         nn.init.zeros_(self.out[1].weight)
         nn.init.zeros_(self.out[1].bias)
+        self.output_layers = ("out",)
 
     def embed_noise(self, c_noise):
         half = self.emb_dim // 2

@@ -25,37 +25,43 @@ def _groups(channels):
     return min(32, channels // 4)
 
 
-class Resample(nn.Module):
-    """2x up or down sampling with a separable FIR filter, applied per channel."""
+def fir_filter(filt):
+    """The normalised 2-D FIR filter f f^T / (sum f)^2 of a 1-D resampling filter."""
+    f = torch.tensor(filt, dtype=torch.float32)
+    return torch.outer(f, f) / f.sum() ** 2
 
-    def __init__(self, filt, up=False):
-        super().__init__()
-        f = torch.tensor(filt, dtype=torch.float32)
-        f = torch.outer(f, f) / f.sum() ** 2
-        self.register_buffer("f", f[None, None] * (4 if up else 1), persistent=False)
-        self.up = up
 
-    def forward(self, x):
-        C = x.shape[1]
-        w = self.f.to(x.dtype).expand(C, 1, -1, -1)
-        pad = (self.f.shape[-1] - 1) // 2
+class Conv(nn.Conv2d):
+    """A k x k convolution with optional 2x FIR resampling, stored like EDM's Conv2d (weight, bias).
+
+    Unfused (UNet blocks and their skips): up- or down-sample first, then convolve.
+    Fused down-sampling (NCSN++'s residual encoder): convolve at the input resolution with
+    padding k//2 + filter padding, then apply the FIR filter with stride 2.
+    """
+
+    def __init__(self, cin, cout, kernel, up=False, down=False, filt=(1, 1), gain=1.0, fused=False):
+        super().__init__(cin, cout, kernel, padding=kernel // 2)
+        _xavier(self, gain)
+        self.up, self.down, self.fused = up, down, fused
+        if up or down:
+            self.register_buffer("resample_filter", fir_filter(filt)[None, None], persistent=False)
+
+    def _resample(self, x, channels, padding):
+        f = self.resample_filter.to(x.dtype).expand(channels, 1, -1, -1)
         if self.up:
-            return F.conv_transpose2d(x, w, stride=2, padding=pad, groups=C)
-        return F.conv2d(x, w, stride=2, padding=pad, groups=C)
-
-
-class Conv(nn.Module):
-    """Optional resampling followed by an optional k x k convolution (k = 0: resample only)."""
-
-    def __init__(self, cin, cout, kernel, up=False, down=False, filt=(1, 1), gain=1.0):
-        super().__init__()
-        self.resample = Resample(filt, up=up) if (up or down) else None
-        self.conv = _xavier(nn.Conv2d(cin, cout, kernel, padding=kernel // 2), gain) if kernel else None
+            return F.conv_transpose2d(x, f * 4, stride=2, padding=padding, groups=channels)
+        return F.conv2d(x, f, stride=2, padding=padding, groups=channels)
 
     def forward(self, x):
-        if self.resample is not None:
-            x = self.resample(x)
-        return self.conv(x) if self.conv is not None else x
+        w, b = self.weight.to(x.dtype), self.bias.to(x.dtype)
+        if not (self.up or self.down):
+            return F.conv2d(x, w, b, padding=self.padding)
+        f_pad = (self.resample_filter.shape[-1] - 1) // 2
+        if self.fused and self.down:
+            x = F.conv2d(x, w, padding=self.padding[0] + f_pad)
+            return self._resample(x, self.out_channels, 0) + b.reshape(1, -1, 1, 1)
+        x = self._resample(x, self.in_channels, f_pad)
+        return F.conv2d(x, w, b, padding=self.padding)
 
 
 class UNetBlock(nn.Module):
@@ -142,16 +148,16 @@ class SongUNet(nn.Module):
         for level, mult in enumerate(channel_mult):
             res = img_resolution >> level
             if level == 0:
-                self.enc[f"{res}_conv"] = Conv(cout, model_channels, 3)
+                self.enc[f"{res}x{res}_conv"] = Conv(cout, model_channels, 3)
                 cout = model_channels
             else:
-                self.enc[f"{res}_down"] = UNetBlock(cout, cout, down=True, **blk)
+                self.enc[f"{res}x{res}_down"] = UNetBlock(cout, cout, down=True, **blk)
                 if encoder_type == "residual":
-                    self.enc[f"{res}_aux_residual"] = Conv(caux, cout, 3, down=True, filt=filt)
+                    self.enc[f"{res}x{res}_aux_residual"] = Conv(caux, cout, 3, down=True, filt=filt, fused=True)
                     caux = cout
             for i in range(num_blocks):
                 cin, cout = cout, model_channels * mult
-                self.enc[f"{res}_block{i}"] = UNetBlock(cin, cout, attention=res in attn_resolutions, **blk)
+                self.enc[f"{res}x{res}_block{i}"] = UNetBlock(cin, cout, attention=res in attn_resolutions, **blk)
         skips = [m.out_channels if isinstance(m, UNetBlock) else model_channels
                  for name, m in self.enc.items() if "aux" not in name]
 
@@ -159,16 +165,20 @@ class SongUNet(nn.Module):
         for level, mult in reversed(list(enumerate(channel_mult))):
             res = img_resolution >> level
             if level == len(channel_mult) - 1:
-                self.dec[f"{res}_in0"] = UNetBlock(cout, cout, attention=True, **blk)
-                self.dec[f"{res}_in1"] = UNetBlock(cout, cout, **blk)
+                self.dec[f"{res}x{res}_in0"] = UNetBlock(cout, cout, attention=True, **blk)
+                self.dec[f"{res}x{res}_in1"] = UNetBlock(cout, cout, **blk)
             else:
-                self.dec[f"{res}_up"] = UNetBlock(cout, cout, up=True, **blk)
+                self.dec[f"{res}x{res}_up"] = UNetBlock(cout, cout, up=True, **blk)
             for i in range(num_blocks + 1):
                 cin, cout = cout + skips.pop(), model_channels * mult
                 attn = i == num_blocks and res in attn_resolutions
-                self.dec[f"{res}_block{i}"] = UNetBlock(cin, cout, attention=attn, **blk)
-        self.out_norm = nn.GroupNorm(_groups(cout), cout, eps=1e-6)
-        self.out_conv = Conv(cout, out_channels, 3, gain=1e-5)
+                self.dec[f"{res}x{res}_block{i}"] = UNetBlock(cin, cout, attention=attn, **blk)
+        # The output head, named as in EDM (it sits at the top resolution, so the authors'
+        # quantisation rule, which skips names containing "32" on CIFAR-10, keeps it in float32).
+        self.dec[f"{img_resolution}x{img_resolution}_aux_norm"] = nn.GroupNorm(_groups(cout), cout, eps=1e-6)
+        self.dec[f"{img_resolution}x{img_resolution}_aux_conv"] = Conv(cout, out_channels, 3, gain=1e-5)
+        self.output_layers = (f"dec.{img_resolution}x{img_resolution}_aux_norm",
+                              f"dec.{img_resolution}x{img_resolution}_aux_conv")
 
     def forward(self, x, c_noise, class_labels=None, augment_labels=None):
         emb = self.map_noise(c_noise)
@@ -190,8 +200,13 @@ class SongUNet(nn.Module):
             else:
                 x = block(x, emb) if isinstance(block, UNetBlock) else block(x)
                 skips.append(x)
-        for block in self.dec.values():
-            if x.shape[1] != block.in_channels:
-                x = torch.cat([x, skips.pop()], dim=1)
-            x = block(x, emb)
-        return self.out_conv(F.silu(self.out_norm(x)))
+        for name, block in self.dec.items():
+            if name.endswith("aux_norm"):
+                x = block(x)
+            elif name.endswith("aux_conv"):
+                x = block(F.silu(x))
+            else:
+                if x.shape[1] != block.in_channels:
+                    x = torch.cat([x, skips.pop()], dim=1)
+                x = block(x, emb)
+        return x
