@@ -1,5 +1,6 @@
 """Command line: parse, validate, call one function. Bad input -> one line, exit code 2."""
 import json
+import os
 import sys
 
 import click
@@ -424,11 +425,17 @@ def bench(preset, D, repeats, inception, fd_dim, skip_eval, as_json):
 
 
 def main():
+    from pfgmbench import distributed
     from pfgmbench.provenance import git_commit
 
     git_commit()   # pin the commit at start-up
+    clean = False
     try:
+        distributed.init()   # under torchrun: join the group before anything decides who writes
+        if distributed.rank() > 0:   # results are printed once, by rank 0; errors still reach stderr
+            sys.stdout = open(os.devnull, "w")
         cli.main(standalone_mode=False)
+        clean = True
     except UserError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
@@ -441,4 +448,6 @@ def main():
     except KeyboardInterrupt:
         click.echo("interrupted; rerun the same command (with --resume auto for train) to continue", err=True)
         sys.exit(130)
+    finally:
+        distributed.shutdown(clean)   # every exit path leaves the process group (torchrun)
     sys.exit(0)

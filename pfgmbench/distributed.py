@@ -15,6 +15,20 @@ def init():
         dist.init_process_group(backend)
 
 
+def shutdown(clean=True):
+    """Leave the process group, once. On a clean finish every rank gets here, so a final barrier
+    first makes sure no rank tears down while another still talks to it; after an error the
+    other ranks may never arrive, so the group is destroyed without waiting. A group left alive
+    at interpreter exit lets gloo's / NCCL's threads be destroyed while running: SIGABRT."""
+    if not dist.is_initialized():
+        return
+    try:
+        if clean:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
 def rank():
     return dist.get_rank() if dist.is_initialized() else 0
 
