@@ -6,12 +6,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path in the same folder; rename it onto `path` on success."""
+    """Yield a temporary path in the same folder; rename it onto `path` on success. The file gets
+    the permissions a plain open() would give (0666 less the umask), not mkstemp's private 0600,
+    so collaborators on a shared cluster can read results and checkpoints."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     try:
         yield Path(tmp)

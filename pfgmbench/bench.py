@@ -9,29 +9,29 @@ import time
 
 import torch
 
-from pfgmbench.generate import network_denoiser
-from pfgmbench.sample import generate
+from pfgmbench.generate import generate, network_model
 from pfgmbench.train import Trainer
 
 
 def run_bench(cfg, repeats=5):
     cfg["train"]["device"] = "cpu" if not torch.cuda.is_available() else cfg["train"]["device"]
     tr = Trainer(cfg)
-    net, dev, shape = tr.ema, tr.dev, tr.ds.shape
+    net, dev, shape, family = tr.ema, tr.dev, tr.ds.shape, tr.family
     s = cfg["sample"]
-    batch, steps, D = int(s["batch"]), int(s["steps"]), cfg["physics"]["D"]
+    batch, steps = int(s["batch"]), int(s["steps"])
     x = torch.randn(batch, *shape, device=dev)
     sigma = torch.full((batch,), 1.0, device=dev)
     labels = (torch.nn.functional.one_hot(torch.zeros(batch, dtype=torch.long), tr.ds.num_classes).float().to(dev)
               if cfg["data"].get("cond") else None)
 
-    denoise = network_denoiser(net)
-    nfe = 2 * steps - 1
+    model = network_model(net, cfg)
     seeds = list(range(batch))
     ncls = tr.ds.num_classes if labels is not None else 0
 
     def sample_once():
-        generate(denoise, seeds, shape, D, steps, s["sigma_min"], s["sigma_max"], s["rho"], ncls, dev)
+        return generate(family, model, seeds, steps, None, ncls, dev)[2]
+
+    nfe = sample_once()   # the sampler's own count of network evaluations
 
     @torch.no_grad()
     def nfe_forwards():   # the same number of bare network calls the sampler makes
@@ -39,7 +39,6 @@ def run_bench(cfg, repeats=5):
             net(x, sigma, labels)
 
     # Interleave the two so CPU clock drift hits both alike; compare sums of equal work.
-    sample_once()
     t_sample = t_bare_fwd = 0.0
     for _ in range(max(1, repeats // 2)):
         t = time.perf_counter()
@@ -74,7 +73,7 @@ def run_bench(cfg, repeats=5):
         t_step += time.perf_counter() - t
     t_bare, t_step = t_bare / repeats, t_step / repeats
     return {
-        "preset": cfg["preset"], "D": D, "device": str(dev), "threads": torch.get_num_threads(),
+        "preset": cfg["preset"], "family": family.name, **family.knobs(), "device": str(dev), "threads": torch.get_num_threads(),
         "sample_batch": batch, "nfe": nfe, "forward_s": round(t_fwd, 5), "sample_s": round(t_sample, 4),
         "sampler_overhead": round(t_sample / (nfe * t_fwd), 4),
         "train_batch": tr.B, "bare_step_s": round(t_bare, 5), "train_step_s": round(t_step, 5),

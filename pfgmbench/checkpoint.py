@@ -1,7 +1,8 @@
 """Checkpoints: state_dicts + config only, written atomically, read with weights_only=True.
 
 A run folder holds config.yaml, stats.jsonl, training-state.pt (everything needed to resume)
-and network-snapshot-KKKKKK.pt files (EMA weights at kimg KKKKKK, for sampling and scoring).
+and network-snapshot-KKKKKK.pt files (EMA weights at kimg KKKKKK, for sampling and scoring;
+KKKKKK.III when the image count is not a whole kimg, so two snapshots never share a name).
 """
 import re
 from pathlib import Path
@@ -11,11 +12,12 @@ import yaml
 
 from pfgmbench.atomic import atomic_path
 from pfgmbench.errors import UserError
+from pfgmbench.model import build_network
 
 STATE_FORMAT = "pfgmbench-training-state-v1"
 SNAPSHOT_FORMAT = "pfgmbench-snapshot-v1"
 STATE_NAME = "training-state.pt"
-SNAPSHOT_RE = re.compile(r"network-snapshot-(\d{6})\.pt$")
+SNAPSHOT_RE = re.compile(r"network-snapshot-(\d{6})(?:\.(\d{3}))?\.pt$")
 
 
 def save(path, obj):
@@ -39,18 +41,24 @@ def load(path, expect_format):
     return obj
 
 
-def snapshot_path(run, kimg):
-    return Path(run) / f"network-snapshot-{int(round(kimg)):06d}.pt"
+def snapshot_path(run, images):
+    """network-snapshot-KKKKKK.pt at a whole kimg, else network-snapshot-KKKKKK.III.pt (III = images mod 1000)."""
+    kimg, rest = divmod(int(images), 1000)
+    return Path(run) / (f"network-snapshot-{kimg:06d}.pt" if rest == 0 else f"network-snapshot-{kimg:06d}.{rest:03d}.pt")
+
+
+def snapshot_kimg(path):
+    """The kimg a snapshot file name says (an int at whole kimg), or None for other names."""
+    m = SNAPSHOT_RE.search(Path(path).name)
+    if not m:
+        return None
+    return int(m.group(1)) if m.group(2) is None else int(m.group(1)) + int(m.group(2)) / 1000
 
 
 def list_snapshots(run):
     """Snapshots of a run sorted by kimg: [(kimg, path), ...]."""
-    out = []
-    for p in Path(run).glob("network-snapshot-*.pt"):
-        m = SNAPSHOT_RE.search(p.name)
-        if m:
-            out.append((int(m.group(1)), p))
-    return sorted(out)
+    out = [(snapshot_kimg(p), p) for p in Path(run).glob("network-snapshot-*.pt")]
+    return sorted((k, p) for k, p in out if k is not None)
 
 
 def latest_snapshot(run):
@@ -65,8 +73,6 @@ def latest_snapshot(run):
 
 def load_network(path, device="cpu"):
     """(config, EMA network in eval mode, snapshot dict) from a snapshot file."""
-    from pfgmbench.nets import build_network
-
     snap = load(path, SNAPSHOT_FORMAT)
     cfg = snap["config"]
     net = build_network(cfg, tuple(snap["data_shape"]), snap["num_classes"])

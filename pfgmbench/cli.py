@@ -1,18 +1,24 @@
-"""Command line: parse, validate, call one function. Bad input -> one line, exit code 2."""
+"""Command line: parse, validate, call one function. Bad input -> one line `error: ...`, exit code 2.
+
+stdout carries results only (and one JSON object with --json); progress and status go to stderr.
+"""
 import json
 import os
 import sys
 
 import click
 
+from pfgmbench import __version__
 from pfgmbench.errors import UserError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 def to_json(obj, **kw):
-    """JSON without the non-standard Infinity: D = inf is written as the string "inf"."""
+    """JSON without the non-standard Infinity: inf is written as the string "inf"."""
     def clean(v):
-        if isinstance(v, float) and v == float("inf"):
-            return "inf"
+        if isinstance(v, float) and v in (float("inf"), float("-inf")):
+            return "inf" if v > 0 else "-inf"
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
@@ -23,8 +29,6 @@ def to_json(obj, **kw):
 
 def _relaunch(nproc):
     """`--nproc N` outside torchrun: run this same command under torchrun, then stop here."""
-    import os
-
     from pfgmbench import distributed
 
     if nproc is None or nproc == 1 or "WORLD_SIZE" in os.environ:
@@ -37,13 +41,35 @@ def _relaunch(nproc):
     return True
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _positive(name, value, minimum=1):
+    if value is not None and value < minimum:
+        raise UserError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _family_option(f):
+    from pfgmbench.physics import FAMILIES
+
+    return click.option("--family", default=None, type=click.Choice(list(FAMILIES)),
+                        help="Model family (default: the preset's, pfgmpp; `--D inf` is EDM).")(f)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="pfgmbench")
 def cli():
-    """pfgmbench: train, sample and score PFGM++ / EDM models (paper presets on GPUs, proxies on a CPU)."""
+    """pfgmbench: train, sample and score Poisson-flow and diffusion models (PFGM++ at any D, EDM),
+    paper presets on GPUs, proxies on a CPU.
+
+    \b
+    Start here:
+      make reproduce-table1                     # PFGM++ Table 1 at proxy scale (CPU, < 30 min)
+      pfgmbench presets                         # what can be trained
+      pfgmbench train --preset digits --D 128 --out runs/d128
+    """
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
 @click.option("--preset", default="digits", show_default=True, help="Preset name (see `pfgmbench presets`).")
+@_family_option
 @click.option("--D", "D", default=None, help="Augmented dimension D >= 1, or 'inf' (EDM). Default: the preset's.")
 @click.option("--out", required=True, type=click.Path(), help="Run folder.")
 @click.option("--kimg", type=float, default=None, help="Training duration in thousands of images.")
@@ -52,18 +78,26 @@ def cli():
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset key, e.g. train.lr=1e-3.")
 @click.option("--resume", type=click.Choice(["auto", "no"]), default="no", show_default=True,
               help="auto: continue the run in --out if it has a checkpoint.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr (log.txt is still written).")
 @click.option("--nproc", type=int, default=None, help="Launch torchrun with N processes on this node.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and a cost estimate; train nothing.")
-def train(preset, D, out, kimg, seed, cond, sets, resume, quiet, nproc, dry_run):
-    """Train a PFGM++ model (D = inf is EDM). Works unchanged under torchrun."""
-    from pfgmbench.config import dump, parse_D, resolve
-    from pfgmbench.train import train as run_train
+def train(preset, family, D, out, kimg, seed, cond, sets, resume, quiet, nproc, dry_run):
+    """Train a model (PFGM++ at D; D = inf is EDM). Works unchanged under torchrun.
 
-    cfg = resolve(preset, D=parse_D(D) if D is not None else None, sets=sets, kimg=kimg, seed=seed, cond=cond)
+    \b
+    Examples:
+      pfgmbench train --preset digits --D 128 --out runs/d128
+      pfgmbench train --preset digits --family edm --out runs/edm --kimg 90 --seed 1 --cond
+      pfgmbench train --preset cifar10-ncsnpp --D 2048 --nproc 8 --out runs/c10 --resume auto
+      pfgmbench train ... --set train.lr=1e-3 --set compute.tf32=true
+    """
+    from pfgmbench.config import dump, resolve
+    from pfgmbench.physics.pfgmpp import parse_D
+    from pfgmbench.train import cost_estimate, train as run_train
+
+    cfg = resolve(preset, D=parse_D(D) if D is not None else None, sets=sets, family=family, kimg=kimg, seed=seed,
+                  cond=cond)
     if dry_run:
-        from pfgmbench.train import cost_estimate
-
         click.echo(dump(cfg) + "\n# cost estimate\n" + dump(cost_estimate(cfg, nproc or 1)))
         return
     if _relaunch(nproc):
@@ -72,83 +106,96 @@ def train(preset, D, out, kimg, seed, cond, sets, resume, quiet, nproc, dry_run)
     click.echo(f"trained {kimg_done:g} kimg -> {out}")
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
 @click.option("--run", "--run-dir", "run", type=click.Path(), default=None, help="Run folder (uses its latest snapshot).")
 @click.option("--ckpt", type=click.Path(), default=None, help="A network-snapshot-*.pt file instead of --run.")
 @click.option("--seeds", default="0-63", show_default=True, help="Seeds, e.g. 0-255 or 0,5,7-9.")
-@click.option("--steps", type=int, default=None, help="Sampler steps T (NFE = 2T - 1). Default: the preset's.")
-@click.option("--out", required=True, type=click.Path(), help="Output folder.")
+@click.option("--steps", type=int, default=None, help="Sampler steps T. Default: the preset's.")
+@click.option("--sampler", default=None, help="Solver, e.g. heun | euler. Default: the model family's.")
+@click.option("--out", required=True, type=click.Path(), help="Output folder (the grid goes beside it).")
 @click.option("--format", "fmt", type=click.Choice(["png", "npz"]), default="png", show_default=True)
 @click.option("--batch", type=int, default=None, help="Seeds per batch (does not change the samples).")
 @click.option("--alpha", type=float, default=0.0, show_default=True, help="Step noise x += alpha t_i eps.")
 @click.option("--quant-bits", type=int, default=None, help="Fake-quantise weights to B bits first.")
 @click.option("--quant-rule", type=click.Choice(["paper", "output", "all"]), default="paper", show_default=True)
+@click.option("--class", "class_label", type=int, default=None, help="Class K for every seed (conditional models).")
+@click.option("--overwrite", is_flag=True, help="Replace samples in --out made with other settings.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--nproc", type=int, default=None, help="Launch torchrun with N processes on this node.")
-def sample(run, ckpt, seeds, steps, out, fmt, batch, alpha, quant_bits, quant_rule, device, as_json, nproc):
-    """Sample with EDM's Heun sampler, one generator per seed (seeds sharded over ranks)."""
+def sample(run, ckpt, seeds, steps, sampler, out, fmt, batch, alpha, quant_bits, quant_rule, class_label, overwrite,
+           device, as_json, nproc):
+    """Sample one image per seed (per-seed generators; seeds sharded over ranks).
+
+    A manifest in --out records the checkpoint and every setting; a rerun with the same settings
+    generates only the missing seeds, and with other settings is refused (or --overwrite).
+
+    \b
+    Examples:
+      pfgmbench sample --run runs/d128 --seeds 0-255 --out samples/d128
+      pfgmbench sample --run runs/d128 --seeds 0-999 --alpha 0.1 --quant-bits 6 --out samples/stress --json
+      pfgmbench sample --ckpt runs/c10/network-snapshot-200000.pt --seeds 0-49999 --nproc 8 --out fid50k
+    """
     from pfgmbench.checkpoint import latest_snapshot
     from pfgmbench.generate import sample_run
     from pfgmbench.seeds import parse_seeds
 
     if (run is None) == (ckpt is None):
         raise UserError("give exactly one of --run RUN or --ckpt FILE")
-    if steps is not None and steps < 2:
-        raise UserError(f"--steps must be >= 2, got {steps}")
+    _positive("--steps", steps, 2)
+    _positive("--batch", batch)
     if alpha < 0:
         raise UserError(f"--alpha must be >= 0, got {alpha}")
-    seed_list = parse_seeds(seeds)
-    ckpt = ckpt or latest_snapshot(run)
     if quant_bits is not None and not 2 <= quant_bits <= 16:
         raise UserError(f"--quant-bits must be between 2 and 16, got {quant_bits}")
+    seed_list = parse_seeds(seeds)
+    ckpt = ckpt or latest_snapshot(run)
     if _relaunch(nproc):
         return
     res = sample_run(ckpt, seed_list, out, steps=steps, fmt=fmt, batch=batch, device=device, alpha=alpha,
-                     progress=not as_json, quant_bits=quant_bits, quant_rule=quant_rule)
-    from pfgmbench import distributed
-
-    if not distributed.is_main():
-        return
+                     progress=not as_json, quant_bits=quant_bits, quant_rule=quant_rule, sampler=sampler,
+                     class_label=class_label, overwrite=overwrite)
     if as_json:
         click.echo(to_json(res))
-    else:
-        q = (f", {res['quant_bits']}-bit weights ({res['quantised_params']} of {res['total_params']} params)"
-             if quant_bits else "")
-        click.echo(f"{res['images']} samples (NFE {res['nfe']}{q}) -> {out}  [grid: {out}/grid.png]")
+        return
+    q = (f", {res['quant_bits']}-bit weights ({res['quantised_params']} of {res['total_params']} params in "
+         f"{res['quantised_tensors']} tensors)" if quant_bits else "")
+    click.echo(f"{res['images']} samples, {res['generated']} newly generated (NFE {res['nfe']}, "
+               f"{res['sampler']}{q}) -> {out}  [grid: {res['grid']}]")
 
 
-@cli.command()
-def presets():
-    """List presets with data set, N, network and budget."""
-    from rich.console import Console
-    from rich.table import Table
+@cli.command(context_settings=CONTEXT)
+@click.option("--keys", is_flag=True, help="Also list every config key --set accepts.")
+@click.option("--json", "as_json", is_flag=True)
+def presets(keys, as_json):
+    """List presets: data set, N, network, model family, budget."""
+    from pfgmbench.config import describe_presets
 
-    from pfgmbench.config import list_presets, load_preset
-
-    table = Table("preset", "scale", "data", "N", "network", "D", "budget", "description")
-    for name in list_presets():
-        c = load_preset(name)
-        n = {"digits": 64, "cifar10": 3072, "imagefolder": 12288, "gmm1000": 1000}.get(c["data"]["name"], 2)
-        net = c["net"]
-        desc = (f"SongUNet {net['model_channels']}ch x{net['channel_mult']} {net['embedding_type']}"
-                if net["arch"] == "songunet" else f"MLP {net['hidden']}x{net['depth']}")
-        table.add_row(name, c["scale"], c["data"]["name"], str(n), desc, str(c["physics"]["D"]),
-                      f"{c['train']['kimg']:g} kimg, batch {c['train']['batch']}", c["description"])
-    Console(width=200).print(table)
+    rows = describe_presets(keys)
+    if as_json:
+        click.echo(to_json(rows))
+        return
+    for r in rows:
+        click.echo(f"{r['preset']:<22} {r['scale']:<6} {r['data']:<12} N={r['N']:<6} {r['network']:<44} "
+                   f"{r['family']} {r['knobs']}  {r['budget']}")
+        click.echo(f"{'':<22} {r['description']}")
+        if keys:
+            click.echo(f"{'':<22} keys: {', '.join(r['keys'])}")
 
 
-@cli.command("eval")
+@cli.command("eval", context_settings=CONTEXT)
 @click.option("--samples", type=click.Path(), default=None, help="A folder of PNGs or a samples.npz.")
 @click.option("--run", "--run-dir", "run", type=click.Path(), default=None, help="Generate from this run in memory.")
 @click.option("--ckpt", type=click.Path(), default=None, help="A snapshot file instead of --run.")
 @click.option("--all-snapshots", is_flag=True, help="Score every snapshot of --run: Min and Top-3 average.")
 @click.option("--metric", required=True, help="fid | is | fd-digits | is-digits | mmd | swd | energy")
-@click.option("--num", "--num-samples", "num", type=int, default=None, help="Samples to generate (with --run); default: all seeds.")
-@click.option("--seeds", default=None, help="Seeds to generate (with --run), default 0-(num-1).")
+@click.option("--num", "--num-samples", "num", type=int, default=None,
+              help="Samples to generate (with --run / --ckpt); default 1000.")
+@click.option("--seeds", default=None, help="Seeds to generate (with --run / --ckpt), default 0-(num-1).")
 @click.option("--seed-ranges", type=int, default=1, show_default=True,
               help="Repeat over K consecutive seed ranges (EDM reports the min of 3).")
 @click.option("--steps", type=int, default=None)
+@click.option("--sampler", default=None, help="Solver; default: the model family's.")
 @click.option("--ref-stats", type=click.Path(), default=None, help="Reference statistics .npz (mu, sigma).")
 @click.option("--ref-dataset", default=None, help="Data set for reference statistics / toy metrics.")
 @click.option("--mode", type=click.Choice(["legacy_tensorflow", "clean"]), default="legacy_tensorflow",
@@ -158,73 +205,59 @@ def presets():
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--nproc", type=int, default=None, help="Launch torchrun with N processes on this node.")
-def eval_cmd(samples, run, ckpt, all_snapshots, metric, num, seeds, seed_ranges, steps, ref_stats, ref_dataset,
-             mode, inception, download, device, as_json, nproc):
-    """Score samples (FID / IS with the Inception detector; offline proxy and toy metrics)."""
+def eval_cmd(samples, run, ckpt, all_snapshots, metric, num, seeds, seed_ranges, steps, sampler, ref_stats,
+             ref_dataset, mode, inception, download, device, as_json, nproc):
+    """Score samples: FID / IS with the Inception detector; offline proxy (digits) and toy metrics.
+
+    \b
+    Examples:
+      pfgmbench eval --samples samples/d128 --metric fd-digits
+      pfgmbench eval --run runs/d128 --metric fd-digits --num 1000 --all-snapshots --json
+      pfgmbench eval --run runs/c10 --metric fid --num 50000 --ref-stats cifar10-32x32.npz --nproc 8
+    """
     from pfgmbench import checkpoint
-    from pfgmbench.evaluate import Scorer, default_ref_dataset, device_for, min_and_top3, score_snapshot
+    from pfgmbench.evaluate import Scorer, device_for, evaluate_run, reference_dataset
     from pfgmbench.seeds import parse_seeds
 
     if sum(x is not None for x in (samples, run, ckpt)) != 1:
         raise UserError("give exactly one of --samples DIR, --run RUN or --ckpt FILE")
+    if samples is not None:
+        given = [o for o, v in (("--num", num), ("--seeds", seeds), ("--all-snapshots", all_snapshots or None),
+                                ("--steps", steps), ("--sampler", sampler)) if v is not None]
+        if given or seed_ranges != 1:
+            raise UserError(f"{', '.join(given) or '--seed-ranges'} only apply when generating (--run / --ckpt); "
+                            "--samples scores the images as they are")
+    if all_snapshots and run is None:
+        raise UserError("--all-snapshots needs --run RUN")
+    _positive("--num", num)
+    _positive("--seed-ranges", seed_ranges)
+    _positive("--steps", steps, 2)
     if _relaunch(nproc):
         return
-    from pfgmbench import distributed
-
-    distributed.init()
-    dev = device_for(device)
+    dev = str(device_for(device))
     if samples is not None:
-        scorer = Scorer(metric, ref_stats, ref_dataset, mode, inception, download, str(dev))
-        res = scorer.score_folder(samples)
+        res = Scorer(metric, ref_stats, ref_dataset, mode, inception, download, dev).score_folder(samples)
     else:
-        if run is not None and not all_snapshots:
-            ckpt = checkpoint.latest_snapshot(run)
-        snaps = [p for _, p in checkpoint.list_snapshots(run)] if all_snapshots else [ckpt]
-        if all_snapshots and not snaps:
+        snaps = [p for _, p in checkpoint.list_snapshots(run)] if all_snapshots else [ckpt or checkpoint.latest_snapshot(run)]
+        if not snaps:
             checkpoint.latest_snapshot(run)   # raises the clear error
         cfg = checkpoint.load(snaps[-1], checkpoint.SNAPSHOT_FORMAT)["config"]
-        ref_dataset = ref_dataset or (default_ref_dataset(cfg) if metric not in ("fd-digits", "is-digits") else None)
-        scorer = Scorer(metric, ref_stats, ref_dataset, mode, inception, download, str(dev))
+        scorer = Scorer(metric, ref_stats, ref_dataset or reference_dataset(metric, cfg), mode, inception, download, dev)
         base = parse_seeds(seeds) if seeds else list(range(num or 1000))
-        if num is not None and seeds is None:
-            base = list(range(num))
-        rows = []
-        for snap in snaps:
-            for k in range(seed_ranges):
-                shifted = [s + k * len(base) for s in base]
-                rows.append(score_snapshot(scorer, snap, shifted, steps, str(dev), progress=not as_json))
-        if len(rows) == 1:
-            res = rows[0]
-        else:
-            higher = metric in ("is", "is-digits")
-            per_ckpt = {}   # EDM: the best of the seed ranges for each checkpoint
-            for r in rows:
-                v = per_ckpt.get(r["checkpoint"])
-                per_ckpt[r["checkpoint"]] = r["value"] if v is None else (max if higher else min)(v, r["value"])
-            vals = list(per_ckpt.values())
-            best, top3 = (max(vals), None) if higher else min_and_top3(vals)
-            res = {"metric": metric, "rows": rows, "min": best, "top3_mean": top3, "n": rows[0]["n"],
-                   "per_checkpoint": per_ckpt, "value": best}
-    if not distributed.is_main():
-        return
+        res = evaluate_run(scorer, snaps, base, seed_ranges, steps, dev, sampler, progress=not as_json)
     if as_json:
         click.echo(to_json(res))
-    else:
-        _print_eval(res)
-
-
-def _print_eval(res):
-    rows = res.get("rows", [res])
-    for r in rows:
+        return
+    for r in res.get("rows", [res]):
         extra = f"  (floor {r['floor']:.3f} at n={r['floor_n']})" if "floor" in r else ""
-        where = f"  {r['checkpoint']}" if "checkpoint" in r else ""
+        where = f"  {r['checkpoint']} (NFE {r['nfe']})" if "checkpoint" in r else ""
         click.echo(f"{r['metric']} = {r['value']:.4f}  n={r['n']}{extra}{where}")
     if "rows" in res:
         top3 = f", top-3 mean {res['top3_mean']:.4f}" if res.get("top3_mean") is not None else ""
         click.echo(f"best {res['min']:.4f}{top3}")
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
 @click.option("--dataset", required=True, help="cifar10 | imagefolder | digits")
 @click.option("--root", default=None, help="Data location (cifar10 / imagefolder).")
 @click.option("--mode", type=click.Choice(["legacy_tensorflow", "clean"]), default="legacy_tensorflow",
@@ -234,37 +267,33 @@ def _print_eval(res):
 @click.option("--out", type=click.Path(), default=None, help="Also copy the statistics here.")
 @click.option("--device", default="auto", show_default=True)
 def ref(dataset, root, mode, inception, download, out, device):
-    """Compute FID reference statistics of a data set (cached by data-set fingerprint)."""
-    import shutil
+    """Compute FID reference statistics of a data set (cached by data-set fingerprint).
 
-    from pfgmbench.data import load_dataset
-    from pfgmbench.evaluate import device_for
-    from pfgmbench.metrics import detector, fid
-    from pfgmbench.sample import to_uint8
+    \b
+    Example:
+      pfgmbench ref --dataset cifar10 --download --out cifar10-train.npz
+    """
+    from pfgmbench.evaluate import device_for, reference_statistics
 
-    path = detector.resolve_detector(inception, allow_download=download)
-    det = detector.InceptionDetector(path, mode, str(device_for(device)))
-    ds = load_dataset({"name": dataset, "root": root, "download": download})
-    data = ds.data if ds.data.dtype.is_floating_point is False else to_uint8(ds.data)
-    stats = fid.ref_stats_for_dataset(det, dataset, data.numpy())
-    if out:
-        shutil.copyfile(stats, out)
-    click.echo(f"reference statistics ({len(ds)} images, mode {mode}): {out or stats}")
+    path = reference_statistics(dataset, root, mode, inception, download, str(device_for(device)), out)
+    click.echo(f"reference statistics (mode {mode}): {path}")
 
 
 def _sweep_options(f):
     opts = [
         click.option("--preset", default="digits-table", show_default=True),
-        click.option("--seeds", default="0", show_default=True, help="Training seeds, e.g. 0,1,2."),
-        click.option("--metric", default=None, help="Default: fid for image data at paper scale, fd-digits "
-                                                   "for digits, mmd for toys."),
-        click.option("--num", "--num-samples", "num", type=int, default=None, help="Samples per checkpoint (default 1000; paper 50000)."),
+        _family_option,
+        click.option("--seeds", default="0", show_default=True, help="Training seeds, e.g. 0-2 or 0,1,2."),
+        click.option("--metric", default=None, help="Default: fd-digits for digits, mmd for toys, fid for images."),
+        click.option("--num", "--num-samples", "num", type=int, default=None,
+                     help="Samples per checkpoint (default 1000; 50000 at paper scale)."),
         click.option("--steps", type=int, default=None, help="Sampler steps (default: the preset's)."),
+        click.option("--sampler", default=None, help="Solver (default: the family's)."),
         click.option("--kimg", type=float, default=None, help="Training duration (default: the preset's)."),
         click.option("--score-from-kimg", type=float, default=None,
                      help="Score snapshots from this kimg on (default: the last three)."),
         click.option("--cond", is_flag=True, help="Class-conditional models."),
-        click.option("--absolute", is_flag=True, help="Use --values as D directly (no D/N mapping)."),
+        click.option("--absolute", is_flag=True, help="Use the knob values as given (no mapping to the proxy's N)."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE"),
         click.option("--ref-stats", type=click.Path(), default=None),
         click.option("--inception", type=click.Path(), default=None),
@@ -277,67 +306,97 @@ def _sweep_options(f):
     return f
 
 
-def _make_spec(preset, values, seeds, metric, num, steps, kimg, score_from_kimg, cond, absolute, sets, ref_stats,
-               inception, runs_dir, device, table="sweep"):
-    from pfgmbench.config import resolve
-    from pfgmbench.runs import SweepSpec, parse_D_list
+def _run_sweep(rows_for, out_csv, preset, family, seeds, metric, num, steps, sampler, kimg, score_from_kimg, cond,
+               absolute, sets, ref_stats, inception, runs_dir, device, quiet, variants=None):
+    from pfgmbench.seeds import parse_seeds
+    from pfgmbench.tables.sweep import make_spec, run_sweep
 
-    base = resolve(preset, sets=sets, kimg=kimg)
-    if metric is None:
-        name = base["data"]["name"]
-        metric = "fd-digits" if name == "digits" else ("mmd" if base["net"]["arch"] == "mlp" else "fid")
-    if score_from_kimg is None:   # the last three snapshots
-        snap = base["train"]["snapshot_kimg"]
-        score_from_kimg = max(0.0, base["train"]["kimg"] - 2 * snap - 1e-6)
-    try:
-        seed_list = [int(s) for s in str(seeds).split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--seeds expects integers like 0,1,2, got '{seeds}'") from None
-    return SweepSpec(preset=preset, D_values=parse_D_list(values), seeds=seed_list, cond=cond, metric=metric,
-                     num=num or (50000 if base["scale"] == "paper" else 1000), steps=steps, kimg=kimg,
-                     score_from_kimg=score_from_kimg, absolute=absolute, table=table, sets=tuple(sets),
-                     ref_stats=ref_stats, inception=inception, runs_dir=runs_dir, device=device)
+    _positive("--num", num)
+    _positive("--steps", steps, 2)
+    spec = make_spec(preset, rows_for(family, cond, sampler), parse_seeds(seeds), metric, num, steps, kimg,
+                     score_from_kimg, absolute, sets, ref_stats, inception, runs_dir, device, variants=variants)
+    new = run_sweep(spec, out_csv, progress=not quiet)
+    click.echo(f"{new} new rows -> {out_csv}")
 
 
-@cli.command("sweep-d")
+@cli.command("sweep-d", context_settings=CONTEXT)
 @click.option("--values", default="64,128,2048,inf", show_default=True,
               help="D values at paper scale (mapped by N/paper_N on proxies unless --absolute).")
 @click.option("--out", "out_csv", default="results/sweep-d.csv", show_default=True, type=click.Path())
 @_sweep_options
 def sweep_d(values, out_csv, **kw):
-    """Train (or reuse) one model per D and seed, score its snapshots, one CSV row per cell."""
-    from pfgmbench.runs import run_sweep
+    """Train (or reuse) one model per D and seed, score its snapshots, one CSV row per checkpoint.
 
-    quiet = kw.pop("quiet")
-    spec = _make_spec(values=values, **kw)
-    new = run_sweep(spec, out_csv, progress=not quiet)
-    click.echo(f"{new} new rows -> {out_csv}")
+    \b
+    Examples:
+      pfgmbench sweep-d --values 64,128,2048,inf --seeds 0-2 --out runs/sweep-d.csv
+      pfgmbench sweep-d --preset cifar10-ncsnpp --values 128,2048 --num 50000 --ref-stats cifar10.npz
+    """
+    from pfgmbench.physics.pfgmpp import parse_D_list
+    from pfgmbench.tables.specs import Row
+
+    Ds = parse_D_list(values)
+    _run_sweep(lambda family, cond, sampler: [Row(family or "pfgmpp", (("D", D),), cond, sampler) for D in Ds],
+               out_csv, **kw)
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
+@click.option("--axis", required=True, help="A config key and its values, e.g. train.lr=1e-3,2e-3.")
+@click.option("--D", "D", default=None, help="Paper-scale D of every model (default: the preset's).")
+@click.option("--out", "out_csv", default="results/sweep.csv", show_default=True, type=click.Path())
+@_sweep_options
+def sweep(axis, D, out_csv, **kw):
+    """Sweep any config axis: one model per value and seed, every last-three snapshot scored.
+
+    \b
+    Examples:
+      pfgmbench sweep --axis train.lr=1e-3,2e-3,4e-3 --D 2048 --seeds 0,1 --out runs/lr.csv
+      pfgmbench sweep --axis sample.steps=10,18,40 --family edm --out runs/steps.csv
+    """
+    from pfgmbench.config import resolve
+    from pfgmbench.physics.pfgmpp import parse_D
+    from pfgmbench.tables.specs import Row
+    from pfgmbench.tables.sweep import parse_axis
+
+    variants = parse_axis(axis)
+    for _, sets in variants:   # every value must resolve before anything trains
+        resolve(kw["preset"], sets=(*kw["sets"], *sets))
+
+    def rows(family, cond, sampler):
+        cfg = resolve(kw["preset"], family=family, D=parse_D(D) if D is not None else None)
+        from pfgmbench.physics import family_class
+
+        names = family_class(cfg["physics"]["family"]).knob_names
+        return [Row(cfg["physics"]["family"], tuple((k, cfg["physics"][k]) for k in names), cond, sampler)]
+
+    _run_sweep(rows, out_csv, variants=variants, **{**kw, "absolute": True if D is None else kw["absolute"]})
+
+
+@cli.command(context_settings=CONTEXT)
 @click.option("--results", "results_csv", required=True, type=click.Path())
-@click.option("--table", "table", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option("--table", "table", default="table1", show_default=True,
+              help="Which spec renders it: table1 | table2 | table3 | alpha | steps.")
 @click.option("--out", "out_md", default=None, type=click.Path(), help="Also write the Markdown here.")
-@click.option("--plot", default=None, type=click.Path(), help="Also write the metric-vs-D plot (PNG).")
+@click.option("--plot", default=None, type=click.Path(), help="Also write the plot (PNG).")
 def table(results_csv, table, out_md, plot):
-    """Render a results CSV as the paper's table, ours beside the paper's numbers."""
-    from pfgmbench.atomic import write_text
-    from pfgmbench.report import load_results, plot_metric_vs_D, render_table
+    """Render a results CSV as the paper's table, ours beside the paper's numbers.
 
-    df = load_results(results_csv, table)
-    md = render_table(df, table)
-    if out_md:
-        write_text(out_md, md)
-    if plot:
-        plot_metric_vs_D(df, plot, table)
-    click.echo(md)
+    \b
+    Example:
+      pfgmbench table --results runs/reproduce/table1-proxy/results.csv --table table1 --plot t1.png
+    """
+    from pfgmbench.tables.reproduce import render_csv
+
+    click.echo(render_csv(results_csv, table, out_md, plot))
 
 
-@cli.command()
-@click.argument("what", type=click.Choice(["table1", "table2", "table3", "alpha"]))
+@cli.command(context_settings=CONTEXT)
+@click.argument("what", type=click.Choice(["table1", "table2", "table3", "alpha", "steps"]))
 @click.option("--scale", type=click.Choice(["proxy", "paper"]), default="proxy", show_default=True)
-@click.option("--seeds", default=None, help="Training seeds (default: proxy 0,1; paper 0).")
-@click.option("--out-dir", default=None, type=click.Path(), help="Default: results/<what>-<scale>.")
+@click.option("--seeds", default=None, help="Training seeds, e.g. 0-2 (default: proxy 0,1; paper 0).")
+@click.option("--out-dir", default=None, type=click.Path(),
+              help="Default: runs/reproduce/<what>-<scale> (untracked); results/<what>-<scale> refreshes the "
+                   "committed copy.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
 @click.option("--inception", type=click.Path(), default=None)
 @click.option("--ref-stats", type=click.Path(), default=None)
@@ -346,26 +405,37 @@ def table(results_csv, table, out_md, plot):
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
 def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device, quiet):
-    """Reproduce a PFGM++ table end to end: sweep, CSV, Markdown, plots (table3 / alpha reuse table1's models)."""
-    from pfgmbench.reproduce import reproduce_robustness, reproduce_table
+    """Reproduce a table end to end: sweep, CSV, Markdown, plots (table3 / alpha / steps stress table1's models).
 
-    if what in ("table3", "alpha"):
-        md = reproduce_robustness(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, num, device,
-                                  progress=not quiet)
-    else:
-        md = reproduce_table(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device,
-                             progress=not quiet)
-    click.echo(md)
+    \b
+    Examples:
+      pfgmbench reproduce table1                       # proxy scale, CPU, < 30 min
+      pfgmbench reproduce alpha --seeds 0-2
+      pfgmbench reproduce table1 --scale paper --ref-stats cifar10-32x32.npz --inception inception-2015-12-05.pt
+    """
+    from pfgmbench.seeds import parse_seeds
+    from pfgmbench.tables.reproduce import reproduce as run_reproduce
+
+    if seeds is not None:
+        parse_seeds(seeds)
+    _positive("--num", num)
+    click.echo(run_reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device,
+                             progress=not quiet))
 
 
-@cli.command("check-regression")
+@cli.command("check-regression", context_settings=CONTEXT)
 @click.option("--baseline", default="results/baselines/ci.csv", show_default=True, type=click.Path())
 @click.option("--update", is_flag=True, help="Rewrite the baseline from this run.")
 def check_regression(baseline, update):
-    """Small-subset sweep (toy + tiny digits) against a baseline; exit 1 on a regression."""
+    """Small-subset sweep (toy + tiny digits) against a baseline; exit 1 on a regression.
+
+    \b
+    Example:
+      pfgmbench check-regression --baseline results/baselines/ci.csv
+    """
     from pfgmbench.regression import check
 
-    ok, lines = check(baseline, update, log=lambda m: click.echo(m, err=True))
+    ok, lines = check(baseline, update)
     for ln in lines:
         click.echo(ln)
     if not ok:
@@ -374,11 +444,10 @@ def check_regression(baseline, update):
     click.echo("check-regression: all cells within tolerance" if not update else "check-regression: baseline updated")
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
 @click.argument("kind", type=click.Choice(["alpha", "quant", "steps"]))
-@click.option("--values", default=None, help="alpha: 0,0.05,...,0.45; quant: bits 5,6,7,8,9; steps: 10,12,...,24.")
-@click.option("--sweep", "sweep_csv", default="results/table1-proxy/results.csv", show_default=True,
-              type=click.Path(), help="The D sweep whose trained models to stress.")
+@click.option("--values", default=None, help="alpha: 0,0.05,...,0.45; quant: bits 9,8,7,6,5; steps: 10,12,...,24.")
+@click.option("--sweep", "sweep_csv", required=True, type=click.Path(), help="The sweep whose trained models to stress.")
 @click.option("--out", "out_csv", default=None, type=click.Path(), help="Default: results/robustness-KIND.csv")
 @click.option("--metric", default=None, help="Default: the sweep's metric.")
 @click.option("--num", "--num-samples", "num", type=int, default=500, show_default=True, help="Samples per cell.")
@@ -390,22 +459,77 @@ def check_regression(baseline, update):
 @click.option("--quiet", is_flag=True)
 def robustness(kind, values, sweep_csv, out_csv, metric, num, quant_rule, D_values, inception, ref_stats, device,
                quiet):
-    """Stress a D sweep's models: sampler noise alpha, weight bits, or step count."""
-    from pfgmbench.evaluate import device_for
-    from pfgmbench.robustness import parse_values, run_robustness
-    from pfgmbench.runs import parse_D_list
+    """Stress a sweep's trained models: sampler noise alpha, weight bits, or step count.
 
-    defaults = {"alpha": "0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45", "quant": "9,8,7,6,5",
-                "steps": "10,12,14,16,18,20,22,24"}
-    vals = parse_values(kind, values or defaults[kind])
-    Ds = parse_D_list(D_values) if D_values else None
+    \b
+    Examples:
+      pfgmbench robustness alpha --sweep runs/reproduce/table1-proxy/results.csv --out runs/alpha.csv
+      pfgmbench robustness quant --values 8,6,4,3 --quant-rule all --sweep runs/sweep-d.csv
+    """
+    from pfgmbench.physics.pfgmpp import parse_D_list
+    from pfgmbench.evaluate import device_for
+    from pfgmbench.tables.robustness import parse_values, run_robustness
+    from pfgmbench.tables.specs import SPECS
+
+    vals = parse_values(kind, values or ",".join(str(v) for v in SPECS[{"quant": "table3"}.get(kind, kind)].stress_values))
+    knobs = [{"D": D} for D in parse_D_list(D_values)] if D_values else None
+    _positive("--num", num)
     out_csv = out_csv or f"results/robustness-{kind}.csv"
-    new = run_robustness(kind, vals, sweep_csv, out_csv, metric, num, quant_rule, Ds, str(device_for(device)),
+    new = run_robustness(kind, vals, sweep_csv, out_csv, metric, num, quant_rule, knobs, str(device_for(device)),
                          inception, ref_stats, progress=not quiet)
     click.echo(f"{new} new rows -> {out_csv}")
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
+@click.argument("folder", default="runs", type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+def runs(folder, as_json):
+    """List run folders: preset, model, kimg done of planned, last loss, snapshots, commit.
+
+    \b
+    Example:
+      pfgmbench runs runs/digits-table --json
+    """
+    from pfgmbench.run_folder import list_runs
+
+    rows = list_runs(folder)
+    if as_json:
+        click.echo(to_json(rows))
+        return
+    if not rows:
+        click.echo(f"no run folders under {folder}")
+    for r in rows:
+        loss = f"{r['last_loss']:.4g}" if r["last_loss"] is not None else "–"
+        knobs = " ".join(f"{k}={r[k]:g}" for k in ("D",) if k in r)
+        click.echo(f"{r['run']}  {r['preset']}  {r['family']} {knobs}  seed {r['seed']}{' cond' if r['cond'] else ''}  "
+                   f"{r['kimg_done']:g}/{r['kimg_planned']:g} kimg ({r['status']})  loss {loss}  "
+                   f"{r['snapshots']} snapshots  commit {r['commit'] or '–'}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+def show(run, as_json):
+    """Show one run in full: its config, progress, snapshots and the commits it ran at.
+
+    \b
+    Example:
+      pfgmbench show runs/d128
+    """
+    from pfgmbench.config import dump
+    from pfgmbench.run_folder import describe
+
+    d = describe(run, full=True)
+    if as_json:
+        click.echo(to_json(d))
+        return
+    cfg = d.pop("config")
+    for k, v in d.items():
+        click.echo(f"{k}: {v}")
+    click.echo("config:\n" + "\n".join("  " + ln for ln in dump(cfg).splitlines()))
+
+
+@cli.command(context_settings=CONTEXT)
 @click.option("--preset", default="digits", show_default=True)
 @click.option("--D", "D", default="inf", show_default=True)
 @click.option("--repeats", type=int, default=5, show_default=True)
@@ -414,10 +538,17 @@ def robustness(kind, values, sweep_csv, out_csv, metric, num, quant_rule, D_valu
 @click.option("--skip-eval", is_flag=True, help="Only the sampler / training overheads.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(preset, D, repeats, inception, fd_dim, skip_eval, as_json):
-    """Measure sampler / training overhead, evaluation throughput and the FD speed-up."""
-    from pfgmbench.bench import run_bench, run_eval_bench
-    from pfgmbench.config import parse_D, resolve
+    """Measure sampler / training overhead, evaluation throughput and the FD speed-up.
 
+    \b
+    Example:
+      pfgmbench bench --preset digits --json
+    """
+    from pfgmbench.bench import run_bench, run_eval_bench
+    from pfgmbench.config import resolve
+    from pfgmbench.physics.pfgmpp import parse_D
+
+    _positive("--repeats", repeats)
     res = run_bench(resolve(preset, D=parse_D(D)), repeats=repeats)
     if not skip_eval:
         res.update(run_eval_bench(inception, fd_dim=fd_dim))
@@ -442,8 +573,13 @@ def main():
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
+    except click.exceptions.NoArgsIsHelpError as e:   # `pfgmbench` alone: the help text
         e.show()
+        clean = True
+    except click.ClickException as e:   # usage errors: one line too
+        ctx = getattr(e, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        click.echo(f"error: {e.format_message()}{where}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted; rerun the same command (with --resume auto for train) to continue", err=True)

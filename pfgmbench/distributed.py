@@ -47,11 +47,26 @@ def barrier():
 
 
 def device(requested="auto"):
+    """'auto' (this rank's GPU, else the CPU), 'cpu', 'cuda' or 'cuda:K'; a clear error otherwise."""
+    from pfgmbench.errors import UserError
+
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
-    return torch.device(requested)
+    try:
+        dev = torch.device(requested)
+    except (RuntimeError, TypeError):
+        raise UserError(f"--device {requested}: not a device; use auto, cpu, cuda or cuda:K") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {requested}: no CUDA GPU is visible on this machine; use --device cpu "
+                            "(or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {requested}: only {torch.cuda.device_count()} GPU(s) visible")
+    elif dev.type != "cpu":
+        raise UserError(f"--device {requested}: unsupported device type; use auto, cpu or cuda")
+    return dev
 
 
 def gather_by_seed(local, seeds):

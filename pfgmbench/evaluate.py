@@ -9,16 +9,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pfgmbench import checkpoint, distributed
+from pfgmbench import checkpoint, compute, distributed
 from pfgmbench.data import load_dataset
 from pfgmbench.errors import UserError
-from pfgmbench.images_io import load_png_folder
-from pfgmbench.sample import to_uint8
+from pfgmbench.images_io import load_png_folder, to_uint8
+from pfgmbench.physics import build_family
+from pfgmbench.progress import Progress
 
 IMAGE_METRICS = ("fid", "is")
 DIGIT_METRICS = ("fd-digits", "is-digits")
 TOY = ("mmd", "swd", "energy")
 METRICS = IMAGE_METRICS + DIGIT_METRICS + TOY
+HIGHER_IS_BETTER = ("is", "is-digits")
 
 
 def load_samples(path):
@@ -132,8 +134,10 @@ class Scorer:
         return self.score(load_samples(folder))
 
 
-def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None):
-    """Generate from a snapshot in memory: (config, snapshot, iterator of float64 batches, steps)."""
+def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None,
+                      sampler=None, counted=None):
+    """Generate from a snapshot in memory: (config, snapshot, iterator of float64 batches, steps).
+    `counted` (a dict) receives the NFE per sample as the sampler counted it."""
     from pfgmbench.generate import sample_images
 
     cfg, net, snap = checkpoint.load_network(ckpt, device)
@@ -143,27 +147,21 @@ def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress
     steps = int(steps or cfg["sample"]["steps"])
 
     def it():
-        bar = None
-        if progress:
-            from rich.progress import Progress
-
-            bar = Progress(transient=True)
-            bar.start()
-            task = bar.add_task(f"generate {Path(ckpt).name}", total=len(seeds))
+        bar = Progress(f"generate {Path(ckpt).name}", len(seeds), "images", enabled=progress)
         try:
-            for _, x, _ in sample_images(net, cfg, shape, snap["num_classes"], seeds, steps,
-                                         int(cfg["sample"]["batch"]), device, alpha):
-                if bar:
-                    bar.advance(task, x.shape[0])
+            for _, x, nfe in sample_images(net, cfg, shape, snap["num_classes"], seeds, steps,
+                                           int(cfg["sample"]["batch"]), device, alpha, bar.advance, sampler):
+                if counted is not None:
+                    counted["nfe"] = nfe
                 yield x.cpu()
         finally:
-            if bar:
-                bar.stop()
+            bar.close()
 
     return cfg, snap, it(), steps
 
 
-def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None):
+def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None,
+                   sampler=None):
     """Generate `seeds` from `ckpt` in memory and score them. Records the fraction of image
     samples with any value outside [-1, 1] by more than one grey level (out_of_range: most
     samples, slightly) and beyond +-2, twice the data range (far_out: heavy-tailed small D).
@@ -171,8 +169,10 @@ def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, pro
     and per-sample outputs gathered in seed order, so the score does not depend on the ranks."""
     world, rank = distributed.world_size(), distributed.rank()
     local = seeds[rank::world]
+    counted = {}
     cfg, snap, batches, steps = generated_batches(ckpt, local, steps, device, alpha,
-                                                  progress and distributed.is_main(), net_transform)
+                                                  progress and distributed.is_main(), net_transform, sampler, counted)
+    family = build_family(cfg, tuple(snap["data_shape"]))
     t0 = time.time()
     is_image = len(snap["data_shape"]) == 3
     counts = torch.zeros(3, dtype=torch.float64)   # [beyond +-1 by a grey level, beyond +-2, samples]
@@ -201,11 +201,37 @@ def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, pro
         x = torch.cat(list(converted())).numpy()
         res = scorer.score(distributed.gather_by_seed(x, local) if world > 1 else x)
     counts = torch.as_tensor(distributed.gather_by_seed(counts[None].numpy(), [rank]).sum(0)) if world > 1 else counts
-    res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=2 * steps - 1, alpha=alpha,
-               D=cfg["physics"]["D"], seeds=f"{seeds[0]}-{seeds[-1]}", total_s=round(time.time() - t0, 3),
+    nfe = counted.get("nfe")
+    if world > 1:   # every rank counted the same sampler; take it from any rank that sampled
+        nfe = max(x for x in distributed.gather_by_seed(np.array([[nfe or -1]]), [rank])[:, 0])
+    res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=int(nfe), alpha=alpha,
+               family=family.name, method=family.label(), knobs=family.knobs(), compute=compute.label(cfg),
+               sampler=sampler or family.default_sampler, seeds=f"{seeds[0]}-{seeds[-1]}",
+               total_s=round(time.time() - t0, 3),
                out_of_range=float(counts[0] / counts[2]) if counts[2] else None,
                far_out=float(counts[1] / counts[2]) if counts[2] else None)
     return res
+
+
+def evaluate_run(scorer, snaps, base_seeds, seed_ranges=1, steps=None, device="cpu", sampler=None, progress=True):
+    """Score each snapshot on `seed_ranges` disjoint seed ranges; Min and Top-3 over checkpoints
+    (EDM: the best of the seed ranges for each checkpoint)."""
+    rows = []
+    for snap in snaps:
+        for k in range(seed_ranges):
+            shifted = [s + k * len(base_seeds) for s in base_seeds]
+            rows.append(score_snapshot(scorer, snap, shifted, steps, device, progress=progress, sampler=sampler))
+    if len(rows) == 1:
+        return rows[0]
+    higher = scorer.metric in HIGHER_IS_BETTER
+    per_ckpt = {}
+    for r in rows:
+        v = per_ckpt.get(r["checkpoint"])
+        per_ckpt[r["checkpoint"]] = r["value"] if v is None else (max if higher else min)(v, r["value"])
+    vals = list(per_ckpt.values())
+    best, top3 = (max(vals), None) if higher else min_and_top3(vals)
+    return {"metric": scorer.metric, "rows": rows, "min": best, "top3_mean": top3, "n": rows[0]["n"],
+            "per_checkpoint": per_ckpt, "value": best}
 
 
 def min_and_top3(values):
@@ -214,9 +240,31 @@ def min_and_top3(values):
     return (v[0], float(np.mean(v[:3]))) if v else (float("nan"), float("nan"))
 
 
-def default_ref_dataset(cfg):
+def reference_dataset(metric, cfg):
+    """The data set a metric compares with, when no reference statistics are given: the training
+    data for FID and the toy distances; none for the digits metrics (their reference is built in)."""
+    if metric in DIGIT_METRICS:
+        return None
     name = cfg["data"]["name"]
     return name if name != "imagefolder" else None
+
+
+def reference_statistics(dataset, root=None, mode="legacy_tensorflow", inception=None, download=False, device="cpu",
+                         copy_to=None):
+    """FID reference statistics of a whole data set (cached by fingerprint); returns their path."""
+    import shutil
+
+    from pfgmbench.metrics import detector, fid
+
+    path = detector.resolve_detector(inception, allow_download=download)
+    det = detector.InceptionDetector(path, mode, device)
+    ds = load_dataset({"name": dataset, "root": root, "download": download})
+    data = ds.data if not ds.data.dtype.is_floating_point else to_uint8(ds.data)
+    stats = fid.ref_stats_for_dataset(det, dataset, data.numpy())
+    if copy_to:
+        shutil.copyfile(stats, copy_to)
+        return copy_to
+    return stats
 
 
 def device_for(requested):

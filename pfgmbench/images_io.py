@@ -8,6 +8,11 @@ import torch
 from pfgmbench.atomic import atomic_path
 
 
+def to_uint8(x):
+    """uint8 = clip(x * 127.5 + 128, 0, 255) (EDM's saving convention)."""
+    return (x * 127.5 + 128).clip(0, 255).to(torch.uint8)
+
+
 def png_name(seed):
     return f"{seed:06d}.png"
 

@@ -13,8 +13,11 @@ import pandas as pd
 
 from pfgmbench.atomic import write_text
 from pfgmbench.errors import UserError
+from pfgmbench.progress import log as default_log
 from pfgmbench.provenance import git_commit, now
-from pfgmbench.runs import SweepSpec, run_sweep
+from pfgmbench.tables.results import parse_knobs
+from pfgmbench.tables.specs import D_rows
+from pfgmbench.tables.sweep import SweepSpec, run_sweep
 
 K_STD, REL = 3.0, 0.10
 SEEDS = [0, 1]
@@ -29,18 +32,19 @@ class RegressionFailed(UserError):
     pass
 
 
-def run_cells(log=print):
+def run_cells(log=default_log):
     rows = []
     with tempfile.TemporaryDirectory(prefix="pfgmbench-ci-") as tmp:
         for group, preset, Ds, metric, num, kimg in CELLS:
-            spec = SweepSpec(preset=preset, D_values=Ds, seeds=SEEDS, metric=metric, num=num, kimg=kimg,
+            spec = SweepSpec(preset=preset, rows=D_rows(Ds), seeds=SEEDS, metric=metric, num=num, kimg=kimg,
                              score_from_kimg=kimg - 1e-6, absolute=True, table=f"ci-{group}",
                              runs_dir=str(Path(tmp) / "runs"), device="cpu")
             csv = Path(tmp) / f"{group}.csv"
             run_sweep(spec, csv, progress=False, log=log)
             df = pd.read_csv(csv)
             for _, r in df.iterrows():
-                rows.append({"group": group, "preset": preset, "D": r["D"], "metric": metric, "seed": int(r["seed"]),
+                rows.append({"group": group, "preset": preset, "D": parse_knobs(r["knobs"])["D"], "metric": metric,
+                             "seed": int(r["seed"]),
                              "value": float(r["value"]), "n": int(r["n"]), "commit": git_commit(), "timestamp": now()})
     return pd.DataFrame(rows)
 
@@ -51,7 +55,7 @@ def compare(current, baseline):
     base = baseline.groupby(["group", "D", "metric"])["value"].agg(["mean", "std", "count"]).reset_index()
     cur = current.groupby(["group", "D", "metric"])["value"].agg(["mean", "std"]).reset_index()
     for _, b in base.iterrows():
-        c = cur[(cur["group"] == b["group"]) & (np.isclose(cur["D"], b["D"]) | (np.isinf(cur["D"]) & np.isinf(b["D"])))
+        c = cur[(cur["group"] == b["group"]) & np.isclose(cur["D"], b["D"])
                 & (cur["metric"] == b["metric"])]
         name = f"{b['group']} D={b['D']:g} {b['metric']}"
         if c.empty:
@@ -69,7 +73,7 @@ def compare(current, baseline):
     return ok, lines
 
 
-def check(baseline_path, update=False, log=print):
+def check(baseline_path, update=False, log=default_log):
     baseline_path = Path(baseline_path)
     if not update and not baseline_path.is_file():
         raise UserError(f"baseline not found: {baseline_path}; create it with --update")

@@ -1,9 +1,11 @@
 """Training loop (EDM recipe, REFERENCE 1 and 3): Adam, lr ramp and EMA in images, resume.
 
-Randomness: network init from the run seed; data order is a per-epoch permutation derived
-from (seed, epoch), so the position is just the image count; noise comes from one generator
-whose state is checkpointed. Noise is drawn for the whole global batch on every rank and
-sliced, so a run's trajectory does not depend on the number of ranks (dropout aside).
+The model family supplies everything physical (physics/): the time law, the perturbation, the
+target and the weight; loss.py turns them into the loss. Randomness: network init from the run
+seed; data order is a per-epoch permutation derived from (seed, epoch), so the position is just
+the image count; noise comes from one generator whose state is checkpointed. Noise is drawn for
+the whole global batch on every rank and sliced, so a run's trajectory does not depend on the
+number of ranks (dropout aside).
 """
 import contextlib
 import copy
@@ -14,14 +16,17 @@ from pathlib import Path
 
 import torch
 
-from pfgmbench import checkpoint, compute, distributed
+from pfgmbench import checkpoint, compute, distributed, run_folder
 from pfgmbench.atomic import append_line, write_text
 from pfgmbench.augment import augment
 from pfgmbench.config import dump
 from pfgmbench.data import load_dataset
 from pfgmbench.errors import UserError
-from pfgmbench.nets import build_network
-from pfgmbench.physics import pfgmpp
+from pfgmbench.loss import loss as family_loss
+from pfgmbench.model import build_network
+from pfgmbench.physics import build_family
+from pfgmbench.progress import Progress
+from pfgmbench.provenance import git_commit, now as timestamp
 
 # Keys that may change when a run is resumed (duration, where it runs, how it samples).
 RESUMABLE_CHANGES = ("train.kimg", "train.device", "train.batch_gpu", "train.checkpoint_kimg",
@@ -30,13 +35,6 @@ RESUMABLE_CHANGES = ("train.kimg", "train.device", "train.batch_gpu", "train.che
 
 class TrainingDiverged(UserError):
     pass
-
-
-def denoising_loss(net, y, sigma, x, sigma_data, labels=None, aug_labels=None):
-    """lambda(sigma) ||D(x; sigma) - y||^2 summed over pixels (EDM eq. 2, lambda = (s^2+sd^2)/(s sd)^2)."""
-    weight = (sigma ** 2 + sigma_data ** 2) / (sigma * sigma_data) ** 2
-    err = (net(x, sigma, labels, aug_labels) - y).square().flatten(1).sum(1)
-    return weight * err
 
 
 class DataOrder:
@@ -95,6 +93,7 @@ class Trainer:
         self.use_aug = t_cfg["augment_p"] > 0
         if self.use_aug and cfg["net"].get("augment_dim", 0) != 9:
             raise UserError("train.augment_p > 0 needs net.augment_dim=9 (the augmentation labels)")
+        self.family = build_family(cfg, self.ds.shape)
         compute.set_matmul_precision(cfg)
         torch.manual_seed(t_cfg["seed"])
         self.net = build_network(cfg, self.ds.shape, self.ds.num_classes).to(self.dev).train()
@@ -149,15 +148,15 @@ class Trainer:
 
     # --- one optimiser step over the global batch ---
     def step(self):
-        t_cfg, phys, B = self.cfg["train"], self.cfg["physics"], self.B
+        t_cfg, B = self.cfg["train"], self.B
         idx = self.order.indices(self.images, B)
         y = self.ds.batch(idx).to(self.dev)
         labels = self.ds.one_hot(idx).to(self.dev) if self.cfg["data"].get("cond") else None
         aug_labels = None
         if self.use_aug:
             y, aug_labels = augment(y, t_cfg["augment_p"], self.gen)
-        sigma = pfgmpp.draw_sigma(B, phys["P_mean"], phys["P_std"], self.gen, self.dev)
-        x = compute.memory_format(self.cfg, pfgmpp.perturb(y, sigma, phys["D"], self.gen))
+        ex = self.family.training_example(y, self.gen)     # t, x, target, weight for the global batch
+        ex.x = compute.memory_format(self.cfg, ex.x)
 
         per_rank = B // self.world
         micro = int(t_cfg.get("batch_gpu") or per_rank)
@@ -170,9 +169,8 @@ class Trainer:
             # DDP: all-reduce gradients once, on the last micro-batch (gradient accumulation)
             sync = m == starts[-1] or self.world == 1
             with contextlib.nullcontext() if sync else self.model.no_sync(), compute.autocast(self.cfg, self.dev):
-                loss = denoising_loss(self.model, y[part], sigma[part], x[part], phys["sigma_data"],
-                                      None if labels is None else labels[part],
-                                      None if aug_labels is None else aug_labels[part]).sum()
+                loss = family_loss(self.model, ex[part], None if labels is None else labels[part],
+                                   None if aug_labels is None else aug_labels[part]).sum()
                 (loss * (self.world / B)).backward()     # DDP averages ranks: sum over all / B
             total += loss.item()
         if self.world > 1:   # the global batch's loss on every rank: logs and the NaN stop agree
@@ -211,8 +209,14 @@ def _crossed(images, B, every):
 
 
 def train(cfg, out, resume=False, progress=True, stop_after_kimg=None):
-    """Train the model `cfg` describes into run folder `out`. Returns the final kimg."""
+    """Train the model `cfg` describes into run folder `out`. Returns the final kimg.
+
+    The folder gets config.yaml, stats.jsonl (one record every few seconds), log.txt (the plain
+    progress lines), loss.png (refreshed with each snapshot), training-state.pt (everything to
+    resume) and network-snapshot-*.pt (EMA weights, for sampling and scoring)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a run folder; choose a folder path")
     tr = Trainer(cfg)
     t_cfg, B = cfg["train"], tr.B
     state_path = out / checkpoint.STATE_NAME
@@ -225,11 +229,15 @@ def train(cfg, out, resume=False, progress=True, stop_after_kimg=None):
     if main:
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.yaml", dump(cfg))
+        append_line(out / "provenance.jsonl", json.dumps({"commit": git_commit(), "started": timestamp(),
+                                                          "from_kimg": tr.images / 1000, "processes": tr.world,
+                                                          "device": str(tr.dev), "compute": compute.label(cfg)}))
     total = int(round(t_cfg["kimg"] * 1000))
     stop = total if stop_after_kimg is None else min(total, int(round(stop_after_kimg * 1000)))
     ckpt_every, snap_every = int(t_cfg["checkpoint_kimg"] * 1000), int(t_cfg["snapshot_kimg"] * 1000)
 
-    bar = _progress(progress and main, total, tr.images)
+    bar = Progress("train", total / 1000, "kimg", start=tr.images / 1000, enabled=progress,
+                   logfile=out / "log.txt", rate_unit="img/s", rate_scale=1000)
     t_start = t_log = time.time()
     loss_acc, steps_acc = 0.0, 0
     while tr.images < stop:
@@ -241,47 +249,23 @@ def train(cfg, out, resume=False, progress=True, stop_after_kimg=None):
         loss_acc, steps_acc = loss_acc + loss, steps_acc + 1
         done = tr.images >= stop
         at_ckpt = _crossed(tr.images, B, ckpt_every) or done
-        if main and (_crossed(tr.images, B, snap_every) or tr.images >= total):
-            checkpoint.save(checkpoint.snapshot_path(out, tr.images / 1000), tr.snapshot())
-        if main and at_ckpt:
-            checkpoint.save(state_path, tr.state())
+        at_snap = _crossed(tr.images, B, snap_every) or tr.images >= total
         now = time.time()
-        if now - t_log > 5 or at_ckpt:
+        if now - t_log > 5 or at_ckpt or at_snap:
             rec = {"kimg": tr.images / 1000, "loss": loss_acc / steps_acc, "lr": tr.opt.param_groups[0]["lr"],
                    "kimg_per_s": steps_acc * B / 1000 / max(now - t_log, 1e-9), "wall_s": now - t_start}
             if main:
                 append_line(out / "stats.jsonl", json.dumps(rec))
-            bar.update(tr.images, rec)
+            bar.update(tr.images / 1000, f"loss {rec['loss']:.4g}")
             loss_acc, steps_acc, t_log = 0.0, 0, now
+        if main and at_snap:
+            checkpoint.save(checkpoint.snapshot_path(out, tr.images), tr.snapshot())
+            run_folder.plot_loss(out)
+        if main and at_ckpt:
+            checkpoint.save(state_path, tr.state())
     bar.close()
     distributed.barrier()
     return tr.images / 1000
-
-
-class _progress:
-    """A rich progress bar in kimg with loss, kimg/s and ETA (silent when disabled)."""
-
-    def __init__(self, enabled, total, start):
-        self.p = None
-        if enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.p = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.fields[info]}"),
-                              TimeRemainingColumn())
-            self.p.start()
-            self.task = self.p.add_task("train", total=total / 1000, completed=start / 1000,
-                                        info=f"{start / 1000:.1f}/{total / 1000:g} kimg")
-            self.total = total
-
-    def update(self, images, rec):
-        if self.p:
-            self.p.update(self.task, completed=images / 1000,
-                          info=f"{images / 1000:.1f}/{self.total / 1000:g} kimg  loss {rec['loss']:.3f}  "
-                               f"{rec['kimg_per_s']:.2f} kimg/s")
-
-    def close(self):
-        if self.p:
-            self.p.stop()
 
 
 # Reported cost of the papers' runs: 8 V100s for ~2 days (CIFAR-10) / ~4 days (FFHQ-64), 200 Mimg.

@@ -25,7 +25,7 @@ def test_sample_json_pngs_and_batch_independence(cli, run, tmp_path):
     res = json.loads(p.stdout)
     assert res["nfe"] == 11 and res["images"] == 10
     assert sorted(f.name for f in (tmp_path / "a").glob("0*.png")) == [f"{i:06d}.png" for i in range(10)]
-    assert (tmp_path / "a" / "grid.png").exists()
+    assert (tmp_path / "a-grid.png").exists() and not (tmp_path / "a" / "grid.png").exists()   # beside, not inside
     p = cli("sample", "--run", run, "--seeds", "5,7", "--steps", "6", "--batch", "1", "--out", tmp_path / "b")
     assert p.returncode == 0, p.stderr
     for s in (5, 7):
@@ -113,11 +113,12 @@ def test_quantisation_is_reported_in_the_sample_json_and_the_robustness_csv(cli,
     assert 0 < res["quantised_params"] < res["total_params"]
 
     sweep = tmp_path / "sweep.csv"
-    from pfgmbench.runs import COLUMNS
+    from pfgmbench.tables.results import COLUMNS
 
     snap = checkpoint.latest_snapshot(run)
-    row = {c: "" for c in COLUMNS} | {"cell": "x", "table": "1", "preset": "digits-tiny", "scale": "proxy",
-                                       "method": "PFGM++", "cond": 0, "D_paper": 64, "D": 64, "N": 64, "seed": 0,
+    row = {c: "" for c in COLUMNS} | {"cell": "x", "table": "table1", "preset": "digits-tiny", "scale": "proxy",
+                                       "family": "pfgmpp", "method": "PFGM++", "cond": 0, "paper_knobs": "D=64.0",
+                                       "knobs": "D=64.0", "N": 64, "seed": 0,
                                        "kimg": 0.512, "checkpoint": str(snap), "metric": "fd-digits", "value": 1.0,
                                        "n": 10, "steps": 4, "nfe": 7, "train_wall_s": 1.0}
     import csv as _csv

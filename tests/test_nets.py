@@ -1,7 +1,8 @@
 import torch
 
 from pfgmbench.config import resolve
-from pfgmbench.nets import EDMPrecond, build_network
+from pfgmbench.model import build_network
+from pfgmbench.nets import EDMPrecond
 
 
 def n_params(m):

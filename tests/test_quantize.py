@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pfgmbench.config import resolve
-from pfgmbench.nets import build_network
+from pfgmbench.model import build_network
 from pfgmbench.quantize import fake_quantize, output_layer_names, quantize_model, selected
 
 

@@ -5,8 +5,21 @@ import numpy as np
 import pytest
 import torch
 
+from pfgmbench.generate import generate as generate_family
 from pfgmbench.physics import pfgmpp
-from pfgmbench.sample import edm_sigma_steps, generate, heun_sampler
+from pfgmbench.physics.pfgmpp import PFGMPP, edm_sigma_steps
+from pfgmbench.solvers import heun
+
+
+def family(D, shape):
+    cfg = {"physics": {"family": "pfgmpp", "D": D, "P_mean": -1.2, "P_std": 1.2, "sigma_data": 0.5},
+           "sample": {"sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0}}
+    return PFGMPP(cfg, shape)
+
+
+def generate(denoise, seeds, shape, D, steps, alpha=0.0, sampler="heun"):
+    """EDM's Heun sampler from the PFGM++ prior, over a denoiser(x, sigma, labels)."""
+    return generate_family(family(D, shape), denoise, seeds, steps, sampler, alpha=alpha)
 
 
 def test_sigma_steps_endpoints_and_formula():
@@ -76,5 +89,6 @@ def test_alpha_zero_is_the_plain_sampler_and_alpha_is_reproducible():
 def test_heun_is_exact_for_linear_denoiser_direction():
     """A denoiser returning 0 gives d = x / t: the ODE x(t) = x0 t / t0 ends exactly at 0."""
     x0 = torch.ones(2, 3, dtype=torch.float64) * 80
-    x = heun_sampler(lambda x, t, c=None: torch.zeros_like(x), x0, edm_sigma_steps(10))
+    v = family(math.inf, (3,)).velocity(lambda x, t: torch.zeros_like(x))
+    x = heun(v, edm_sigma_steps(10), x0)
     assert torch.allclose(x, torch.zeros_like(x), atol=1e-12)

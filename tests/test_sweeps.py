@@ -7,25 +7,27 @@ import pytest
 from conftest import assert_clean_error
 from pfgmbench.errors import UserError
 from pfgmbench.regression import compare
-from pfgmbench.report import load_results, render_table
-from pfgmbench.results_csv import ResultsCSV
-from pfgmbench.runs import COLUMNS, SweepSpec, proxy_D, run_sweep
+from pfgmbench.physics.pfgmpp import PFGMPP
+from pfgmbench.tables.render import render_best_table
+from pfgmbench.tables.results import COLUMNS, ResultsCSV, load_results
+from pfgmbench.tables.specs import SPECS, D_rows
+from pfgmbench.tables.sweep import SweepSpec, run_sweep
 
 
-def _spec(tmp_path, **kw):
-    base = dict(preset="digits-tiny", D_values=[64.0, math.inf], seeds=[0], metric="fd-digits", num=40, kimg=0.512,
-                score_from_kimg=0.0, table="1", runs_dir=str(tmp_path / "runs"), device="cpu",
+def _spec(tmp_path, D_values=(64.0, math.inf), **kw):
+    base = dict(preset="digits-tiny", rows=D_rows(D_values), seeds=[0], metric="fd-digits", num=40, kimg=0.512,
+                score_from_kimg=0.0, table="table1", runs_dir=str(tmp_path / "runs"), device="cpu",
                 sets=("train.snapshot_kimg=0.256", "train.checkpoint_kimg=0.256"))
     base.update(kw)
     return SweepSpec(**base)
 
 
 def test_proxy_D_mapping_keeps_D_over_N():
-    assert proxy_D(2048, 64, 3072) == pytest.approx(2048 * 64 / 3072, abs=1e-4)
-    assert math.isinf(proxy_D(math.inf, 64, 3072))
-    assert proxy_D(64, 3072, 3072, absolute=True) == 64
+    assert PFGMPP.proxy_knobs({"D": 2048}, 64, 3072)["D"] == pytest.approx(2048 * 64 / 3072, abs=1e-4)
+    assert math.isinf(PFGMPP.proxy_knobs({"D": math.inf}, 64, 3072)["D"])
+    assert PFGMPP.proxy_knobs({"D": 64}, 3072, 3072)["D"] == 64
     with pytest.raises(UserError, match="< 1"):
-        proxy_D(16, 64, 3072)
+        PFGMPP.proxy_knobs({"D": 16}, 64, 3072)
 
 
 def test_sweep_killed_midway_finishes_only_missing_cells(tmp_path, monkeypatch):
@@ -68,11 +70,11 @@ def test_results_csv_drops_torn_line(tmp_path):
 def test_table_renders_ours_beside_the_paper(tmp_path):
     csv = tmp_path / "t.csv"
     run_sweep(_spec(tmp_path, seeds=[0, 1], D_values=[2048.0, math.inf]), csv, progress=False, log=lambda *_: None)
-    md = render_table(load_results(csv, "1"), "1")
-    assert "| PFGM++ | 2048 | 42.67 |" in md and "| EDM | ∞ (EDM) | ∞ (EDM) |" in md
+    md = render_best_table(load_results(csv, "table1"), SPECS["table1"])
+    assert "| PFGM++ | 2048 | 42.67 |" in md and "| EDM | ∞ | ∞ |" in md
     assert "1.91 | 1.93 | 35" in md           # the paper's D=2048 row, labelled as the paper's
     assert "the paper's numbers, not ours" in md and "DDPM (cited)" in md
-    assert "| PFGM++ | 64 | not run |" in md   # paper rows we did not run are shown as such
+    assert "| pfgmpp (not run) | 64 | not run |" in md   # paper rows we did not run are shown as such
     assert "±" in md and "**Ordering.**" in md
 
 

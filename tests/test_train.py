@@ -68,19 +68,19 @@ def test_existing_run_needs_resume_and_matching_config(tmp_path):
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     import pfgmbench.train as tr
 
-    real, calls = tr.denoising_loss, []
+    real, calls = tr.family_loss, []
 
     def poisoned(*a, **k):   # the 7th step's loss is NaN (checkpoints every 4 steps)
         calls.append(1)
         loss = real(*a, **k)
         return loss * float("nan") if len(calls) >= 7 else loss
 
-    monkeypatch.setattr(tr, "denoising_loss", poisoned)
+    monkeypatch.setattr(tr, "family_loss", poisoned)
     with pytest.raises(UserError, match="last good checkpoint"):
         train(_cfg(kimg=1.024), tmp_path, progress=False)
     st = torch.load(tmp_path / checkpoint.STATE_NAME, weights_only=True)
     assert st["images"] == 256 and all(torch.isfinite(v).all() for v in st["ema"].values())
-    monkeypatch.setattr(tr, "denoising_loss", real)
+    monkeypatch.setattr(tr, "family_loss", real)
     assert train(_cfg(kimg=1.024), tmp_path, resume=True, progress=False) == pytest.approx(1.024)
 
 

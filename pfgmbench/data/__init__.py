@@ -20,4 +20,27 @@ def load_dataset(cfg_data, split="train"):
                     f"({', '.join(sorted(toys.TOYS))})")
 
 
-__all__ = ["Dataset", "load_dataset"]
+def example_shape(cfg_data):
+    """The shape of one example, known without loading for the built-in data sets; an image folder
+    is opened to find out (its resolution is whatever the files have)."""
+    from pfgmbench.data import toys
+
+    name = cfg_data["name"]
+    if name == "digits":
+        return (1, 8, 8)
+    if name == "cifar10":
+        return (3, 32, 32)
+    if name in toys.TOYS:
+        return (toys.dimension(name),)
+    return load_dataset(cfg_data).shape
+
+
+def data_N(cfg_data):
+    """N = C*H*W, the data dimension (REFERENCE notation)."""
+    n = 1
+    for s in example_shape(cfg_data):
+        n *= s
+    return n
+
+
+__all__ = ["Dataset", "data_N", "example_shape", "load_dataset"]

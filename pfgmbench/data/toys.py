@@ -67,6 +67,11 @@ TOYS = {"moons": (_moons, N_POINTS_2D), "8gaussians": (_eight_gaussians, N_POINT
         "text": (_text, N_POINTS_2D), "gmm1000": (_gmm1000, 2000)}
 
 
+def dimension(name):
+    """The dimension of a toy's points, without drawing them."""
+    return 1000 if name == "gmm1000" else 2
+
+
 def load(name, split="train"):
     fn, n = TOYS[name]
     rng = np.random.default_rng(0 if split == "train" else 1)

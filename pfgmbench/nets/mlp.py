@@ -6,13 +6,13 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    def __init__(self, dim, hidden=256, depth=4, label_dim=0, emb_dim=64):
+    def __init__(self, dim, out_dim=None, hidden=256, depth=4, label_dim=0, emb_dim=64):
         super().__init__()
         self.emb_dim = emb_dim
         self.inp = nn.Linear(dim, hidden)
         self.emb = nn.Sequential(nn.Linear(emb_dim + label_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.blocks = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden)) for _ in range(depth))
-        self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, dim))
+        self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, out_dim or dim))
         nn.init.zeros_(self.out[1].weight)
         nn.init.zeros_(self.out[1].bias)
         self.output_layers = ("out",)

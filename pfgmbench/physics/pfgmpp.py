@@ -1,17 +1,48 @@
-"""PFGM++ (REFERENCE 1): finite-D perturbation kernel, prior, exact empirical posterior.
+"""PFGM++ (REFERENCE 1): the finite-D perturbation kernel, prior, exact empirical posterior, and
+the family that trains and samples it. D = inf is EDM: this module is the only place that knows.
 
-D = inf is EDM. Everything radial is drawn in float64; beta is never clipped to
-[1e-3, 1 - 1e-3] (that makes every radius equal at D = 3,072,000), only kept off exact 0.
+Everything radial is drawn in float64; beta is never clipped to [1e-3, 1 - 1e-3] (that makes
+every radius equal at D = 3,072,000), only kept off exact 0.
 """
 import math
 
 import torch
 
+from pfgmbench.errors import UserError
+from pfgmbench.physics.base import Family, TrainingExample
 from pfgmbench.physics.random import gamma
 
 
 def is_edm(D):
     return math.isinf(D)
+
+
+def parse_D(value):
+    """'inf' (EDM) or a real number >= 1 (REFERENCE 1: Beta(N/2, D/2) needs D > 0; D >= 1 as in PFGM++)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("inf", "infinity", "edm"):
+            return math.inf
+        try:
+            value = float(text)
+        except ValueError:
+            raise UserError(f"D must be a number >= 1 or 'inf', got '{value}'") from None
+    value = float(value)
+    if math.isnan(value) or value < 1:
+        raise UserError(f"D must be >= 1 or 'inf' (EDM), got {value:g}; PFGM++ needs a positive "
+                        "augmented dimension, e.g. --D 128")
+    return value
+
+
+def parse_D_list(text):
+    """'64,128,2048,inf' -> [64.0, 128.0, 2048.0, inf] (each checked by parse_D)."""
+    try:
+        vals = [parse_D(v) for v in str(text).split(",") if v.strip()]
+    except UserError as e:
+        raise UserError(f"--values: {e}") from None
+    if not vals:
+        raise UserError("--values needs at least one D, e.g. 64,128,2048,inf")
+    return vals
 
 
 def radius_ratio_sq(batch, N, D, generator=None, device="cpu"):
@@ -50,6 +81,11 @@ def draw_sigma(batch, P_mean, P_std, generator=None, device="cpu"):
     return (P_mean + P_std * n).exp()
 
 
+def edm_loss_weight(sigma, sigma_data):
+    """lambda(sigma) = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2 (EDM eq. 8 / Table 1)."""
+    return (sigma ** 2 + sigma_data ** 2) / (sigma * sigma_data) ** 2
+
+
 def prior(shape, sigma_max, D, generator=None, device="cpu"):
     """Start of sampling, float64: x0 = R u with r_max = sigma_max sqrt(D); D = inf: sigma_max n."""
     if is_edm(D):
@@ -58,6 +94,13 @@ def prior(shape, sigma_max, D, generator=None, device="cpu"):
     r_max = sigma_max * math.sqrt(D)
     R = r_max * radius_ratio_sq(shape[0], N, D, generator, device).sqrt()
     return R.reshape(-1, *([1] * (len(shape) - 1))) * uniform_direction(shape, generator, device)
+
+
+def edm_sigma_steps(T, sigma_min=0.002, sigma_max=80.0, rho=7.0, device="cpu"):
+    """t_i = (smax^(1/rho) + i/(T-1) (smin^(1/rho) - smax^(1/rho)))^rho, i < T; t_T = 0 (EDM eq. 5)."""
+    i = torch.arange(T, dtype=torch.float64, device=device)
+    t = (sigma_max ** (1 / rho) + i / (T - 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+    return torch.cat([t, torch.zeros(1, dtype=torch.float64, device=device)])
 
 
 def posterior_weights(x, points, sigma, D):
@@ -86,3 +129,76 @@ def exact_denoiser(points, D):
         return (w @ pf).reshape(x.shape).to(x.dtype)
 
     return denoise
+
+
+class PFGMPP(Family):
+    """PFGM++ at augmented dimension D, trained and sampled in EDM's parameterisation (the network
+    is a denoiser conditioned on sigma = r / sqrt(D)); D = inf is EDM."""
+    name = "pfgmpp"
+    knob_names = ("D",)
+
+    def __init__(self, cfg, data_shape):
+        super().__init__(cfg, data_shape)
+        self.D = float(self.physics["D"])
+
+    def label(self):
+        return "EDM" if is_edm(self.D) else "PFGM++"
+
+    @classmethod
+    def check_config(cls, cfg):
+        cfg["physics"]["D"] = parse_D(cfg["physics"]["D"])
+
+    @classmethod
+    def proxy_knobs(cls, knobs, N, paper_N):
+        """D scaled so that D/N matches the paper: D_proxy = D_paper N / paper_N (inf stays inf)."""
+        D = float(knobs["D"])
+        if is_edm(D):
+            return {"D": D}
+        proxy = D * N / paper_N
+        if proxy < 1:
+            raise UserError(f"paper D={D:g} maps to D={proxy:.3g} < 1 at N={N} (D/N kept as in the paper's "
+                            f"N={paper_N}); drop it or pass --absolute")
+        return {"D": round(proxy, 4)}
+
+    def training_example(self, y, generator):
+        p = self.physics
+        sigma = draw_sigma(y.shape[0], p["P_mean"], p["P_std"], generator, y.device)
+        x = perturb(y, sigma, self.D, generator)
+        return TrainingExample(x=x, t=sigma, target=y, weight=edm_loss_weight(sigma, p["sigma_data"]))
+
+    def head(self, backbone, label_dim=0):
+        from pfgmbench.nets.precond import EDMPrecond
+
+        return EDMPrecond(backbone, sigma_data=self.physics["sigma_data"], label_dim=label_dim)
+
+    def prior(self, shape, generator):
+        return prior(shape, self.sampling["sigma_max"], self.D, generator=generator)
+
+    def grid(self, steps, device="cpu"):
+        s = self.sampling
+        return edm_sigma_steps(steps, s["sigma_min"], s["sigma_max"], s["rho"], device)
+
+    def velocity(self, model):
+        """The probability-flow ODE in sigma: dx/dsigma = (x - D(x; sigma)) / sigma (EDM eq. 3)."""
+        def v(x, t):
+            ones = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
+            return (x - model(x, t * ones).to(torch.float64)) / t
+
+        return v
+
+
+class EDM(PFGMPP):
+    """EDM (Karras et al. 2022): PFGM++ in the limit D -> inf (`--family edm` is `--D inf`)."""
+    name = "edm"
+
+    @classmethod
+    def configure(cls, cfg, D=None):
+        cfg["physics"]["D"] = math.inf
+        return cfg
+
+    @classmethod
+    def check_config(cls, cfg):
+        super().check_config(cfg)
+        if not is_edm(float(cfg["physics"]["D"])):
+            raise UserError(f"family edm is PFGM++ at D = inf, but D = {cfg['physics']['D']:g}; "
+                            "drop --D, or use --family pfgmpp")

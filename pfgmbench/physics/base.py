@@ -1,0 +1,101 @@
+"""The model-family interface: everything that differs between diffusion, Poisson-flow and other
+PDE-derived models lives behind these methods. The loss, the solvers, the training loop and the
+tables call only these; they never ask which family they hold.
+
+A family provides (TorchCFM's one-class-per-path, EDM's loss classes without their repetition):
+  label, knobs, paper_knobs     how a row is named in tables and CSVs, and its proxy mapping
+  training_example              the time/noise law, the perturbation, the target, the loss weight
+                                (drawn for the whole global batch at once: a target may need it all)
+  head                          the preconditioning around a backbone network
+  prior, grid, velocity         where sampling starts (float64), the solver's grid, and dx/dt
+  step_noise                    the robustness hook x <- x + alpha t eps before each step
+  to_data                       the map from the solver's state back to data space
+"""
+from dataclasses import dataclass, fields
+
+import torch
+
+
+@dataclass
+class TrainingExample:
+    """One global batch of training pairs: the network sees (x, t), is regressed on `target`,
+    each example weighted by `weight` (loss.py). Every field has the batch as its first axis."""
+    x: torch.Tensor
+    t: torch.Tensor
+    target: torch.Tensor
+    weight: torch.Tensor
+
+    def __getitem__(self, part):
+        return TrainingExample(*(getattr(self, f.name)[part] for f in fields(self)))
+
+
+class Family:
+    name = None                       # registry key: config physics.family and the CSV 'family' column
+    samplers = ("heun", "euler")      # solvers this family's velocity can be integrated with
+    default_sampler = "heun"
+    knob_names = ()                   # config physics keys that identify a row (CSV knobs)
+
+    def __init__(self, cfg, data_shape):
+        """`cfg`: the resolved config (its physics and sample sections); `data_shape`: one example's shape."""
+        self.physics, self.sampling = dict(cfg["physics"]), dict(cfg["sample"])
+        self.shape = tuple(data_shape)
+        self.N = 1
+        for s in self.shape:
+            self.N *= int(s)
+
+    # --- configuration ---
+    @classmethod
+    def configure(cls, cfg, D=None):
+        """Adjust a preset's config when `--family` selects this family (e.g. EDM sets D = inf)."""
+        return cfg
+
+    @classmethod
+    def check_config(cls, cfg):
+        """Raise UserError when the config's physics section does not suit this family."""
+
+    # --- identity in tables ---
+    def label(self):
+        """The method's name in tables, e.g. 'PFGM++'."""
+        raise NotImplementedError
+
+    def knobs(self):
+        """{knob: value} of this model (CSV columns), e.g. {'D': 128.0}."""
+        return {k: self.physics[k] for k in self.knob_names}
+
+    @classmethod
+    def proxy_knobs(cls, knobs, N, paper_N):
+        """Map the paper's knob values (data dimension paper_N) to a proxy's data dimension N;
+        identity by default. Raises UserError when a value has no counterpart at this N."""
+        return dict(knobs)
+
+    # --- training ---
+    def training_example(self, y, generator):
+        raise NotImplementedError
+
+    def head(self, backbone, label_dim=0):
+        """The preconditioning module around `backbone` whose forward is (x, t, labels, augment_labels)."""
+        raise NotImplementedError
+
+    def net_channels(self, channels):
+        """(input, output) channels of the backbone for data with `channels` channels."""
+        return channels, channels
+
+    # --- sampling ---
+    def prior(self, shape, generator):
+        """Starting states of sampling for a batch `shape` = (B, *data_shape), float64."""
+        raise NotImplementedError
+
+    def grid(self, steps, device="cpu"):
+        """The solver's time grid (float64), from the prior's time to the end."""
+        raise NotImplementedError
+
+    def velocity(self, model):
+        """dx/dt as a function of (x, t) given `model(x, t_batch) -> network output` (float64 state)."""
+        raise NotImplementedError
+
+    def step_noise(self, x, t, alpha, eps):
+        """PFGM++'s robustness test: x <- x + alpha t_i eps before each step."""
+        return x + alpha * t * eps
+
+    def to_data(self, x):
+        return x

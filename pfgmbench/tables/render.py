@@ -1,0 +1,355 @@
+"""One renderer for every table: results CSV + table spec -> Markdown in the paper's layout (ours
+beside the paper's numbers, labelled) and plots. Rows are matched to the spec by model identity
+(family, the paper's knobs, class conditioning, sampler); nothing here knows a family by name.
+"""
+import math
+
+import numpy as np
+import pandas as pd
+
+from pfgmbench.atomic import atomic_path
+from pfgmbench.physics import family_class
+from pfgmbench.tables import paper
+from pfgmbench.tables.results import parse_knobs
+from pfgmbench.tables.specs import STRESS
+
+HIGHER_IS_BETTER = ("is", "is-digits")
+IDENTITY = ["family", "paper_knobs", "cond", "sampler", "variant"]
+
+
+def _identity(df):
+    df = df.copy()
+    df["sampler"] = df["sampler"].fillna("") if "sampler" in df else ""
+    df["variant"] = df["variant"].fillna("") if "variant" in df else ""
+    return df
+
+
+def row_key(r):
+    """The paper-number key of a results row (or summary row); the family's default sampler is None."""
+    sampler = r["sampler"] or None
+    if sampler == family_class(r["family"]).default_sampler:
+        sampler = None
+    return paper.key(r["family"], parse_knobs(r["paper_knobs"]), bool(r["cond"]), sampler)
+
+
+def knob_names(df):
+    names = []
+    for text in df["paper_knobs"].unique():
+        for k in parse_knobs(text):
+            if k not in names:
+                names.append(k)
+    return names
+
+
+def per_seed(df):
+    """Per model and seed: the best checkpoint (Min) and the mean of the three best (Top-3)."""
+    higher = df["metric"].iloc[0] in HIGHER_IS_BETTER
+    rows = []
+    for ident, g in _identity(df).groupby(IDENTITY + ["seed"], dropna=False):
+        v = np.sort(g["value"].to_numpy())
+        if higher:
+            v = v[::-1]
+        last = g.iloc[0]
+        rows.append(dict(zip(IDENTITY + ["seed"], ident), method=last["method"], knobs=last["knobs"],
+                         best=v[0], top3=v[:3].mean(), n_ckpt=len(v), nfe=int(g["nfe"].iloc[0]), n=int(g["n"].iloc[0]),
+                         floor=g["floor"].iloc[0] if "floor" in g else float("nan"),
+                         floor_n=g["floor_n"].iloc[0] if "floor_n" in g else float("nan"),
+                         far_out=pd.to_numeric(g["far_out"], errors="coerce").mean() if "far_out" in g else float("nan")))
+    return pd.DataFrame(rows)
+
+
+def across_seeds(summary):
+    out = []
+    for ident, g in summary.groupby(IDENTITY, dropna=False):
+        first = g.iloc[0]
+        out.append(dict(zip(IDENTITY, ident), method=first["method"], knobs=first["knobs"], seeds=len(g),
+                        best_mean=g["best"].mean(), best_std=g["best"].std(ddof=0),
+                        top3_mean=g["top3"].mean(), top3_std=g["top3"].std(ddof=0), nfe=first["nfe"], n=first["n"],
+                        n_ckpt=g["n_ckpt"].min(), floor=first["floor"], floor_n=first["floor_n"],
+                        far_out=g["far_out"].mean()))
+    return pd.DataFrame(out)
+
+
+def _pm(mean, std, seeds):
+    return f"{mean:.2f} ± {std:.2f}" if seeds > 1 else f"{mean:.2f}"
+
+
+def _num(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return str(v) if isinstance(v, int) else f"{v:.2f}"
+
+
+def _pct(v):
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def _knob_cells(knobs_text, names):
+    k = parse_knobs(knobs_text)
+    return [paper.knob_label(k[n]) if n in k else "–" for n in names]
+
+
+def _sort_key(row, spec):
+    keys = [r.paper_key for r in spec.rows]
+    k = row_key(row)
+    return keys.index(k) if k in keys else len(keys)
+
+
+def header_lines(df, spec, what):
+    scale = df["scale"].iloc[0]
+    seeds = ", ".join(str(int(s)) for s in sorted(df["seed"].unique()))
+    commits = ", ".join(sorted(set(df["commit"].astype(str))))
+    lines = [f"## {spec.title} — {scale} scale", "",
+             f"Ours: preset `{df['preset'].iloc[0]}`, metric `{df['metric'].iloc[0]}` on n = {int(df['n'].iloc[0])} "
+             f"samples {what}, mean ± std over training seeds ({seeds}); compute "
+             f"{', '.join(sorted(set(df['compute'].astype(str))))}; commit {commits}."]
+    if scale == "proxy":
+        N = int(df["N"].iloc[0])
+        lines.append(f"Resolution: proxy data with N = {N} instead of the paper's {spec.paper['resolution']} "
+                     f"(N = {spec.paper['N']}); knobs mapped by the model family to keep the paper's ratio to N "
+                     "(both columns shown). The metric is not FID: compare orderings, not values.")
+    else:
+        lines.append(f"Resolution: {spec.paper['resolution']}, as in the paper.")
+    return lines
+
+
+def render_best_table(df, spec):
+    """Table 1 / 2 layout: Min and Top-3 over checkpoints per model, ours beside the paper's."""
+    agg = across_seeds(per_seed(df))
+    metric = df["metric"].iloc[0]
+    arrow = "↑" if metric in HIGHER_IS_BETTER else "↓"
+    names = knob_names(df) or [k for r in spec.rows for k in r.knob_dict][:1]
+    N = int(df["N"].iloc[0])
+    lines = header_lines(df, spec, f"per checkpoint, {int(agg['n_ckpt'].min())} checkpoints per model")
+    if agg["floor"].notna().any():
+        lines.append(f"Data-vs-data floor (held-out test vs train, n = {int(agg['floor_n'].iloc[0])}): "
+                     f"{agg['floor'].iloc[0]:.2f}.")
+    lines.append(f"Paper columns: {spec.paper['source']} — the paper's numbers, not ours.")
+    pcols = spec.paper["columns"]
+    head = (["Method"] + [f"{n} (paper)" for n in names] + [f"{n} (ours, N={N})" for n in names]
+            + [f"Min {metric} {arrow} (ours)", f"Top-3 avg {metric} {arrow} (ours)", "NFE (ours)"]
+            + [f"{c} (paper)" for c in pcols] + ["samples with max abs > 2 (ours)"])
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    numbers = spec.paper["numbers"]
+    for cond in (False, True):
+        part = agg[agg["cond"].astype(bool) == cond]
+        spec_rows = [r for r in spec.rows if r.cond == cond]
+        if part.empty and not spec_rows:
+            continue
+        if cond:
+            lines.append("| *class-conditional* |" + " |" * (len(head) - 1))
+        shown = set()
+        for _, r in sorted(part.iterrows(), key=lambda kv: _sort_key(kv[1], spec)):
+            p = numbers.get(row_key(r), (None,) * len(pcols))
+            shown.add(row_key(r))
+            lines.append("| " + " | ".join([r["method"] + (f" [{r['variant']}]" if r["variant"] else "")]
+                                           + _knob_cells(r["paper_knobs"], names) + _knob_cells(r["knobs"], names)
+                                           + [_pm(r["best_mean"], r["best_std"], r["seeds"]),
+                                              _pm(r["top3_mean"], r["top3_std"], r["seeds"]), str(int(r["nfe"]))]
+                                           + [_num(v) for v in p] + [_pct(r["far_out"])]) + " |")
+        for row in spec_rows:
+            if row.paper_key not in shown:
+                p = numbers.get(row.paper_key, (None,) * len(pcols))
+                lines.append("| " + " | ".join([f"{row.family} (not run)"]
+                                               + [paper.knob_label(row.knob_dict[n]) if n in row.knob_dict else "–"
+                                                  for n in names] + ["not run"] * len(names) + ["–"] * 3
+                                               + [_num(v) for v in p] + ["–"]) + " |")
+    for name, fid, nfe in spec.paper.get("cited", []):
+        cells = [f"{name} (cited)"] + ["–"] * len(names) + ["not reproduced"] * len(names) + ["–"] * 3
+        cells += [f"{fid:g}"] + ["–"] * (len(pcols) - 2) + [str(nfe), "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", ordering_note(agg, spec), ""]
+    return "\n".join(lines)
+
+
+def _label(r, names):
+    k = parse_knobs(r["paper_knobs"])
+    return f"{r['method']} " + " ".join(f"{n}={paper.knob_label(k[n])}" for n in names if n in k)
+
+
+def ordering_note(agg, spec):
+    """Our ordering of the unconditional models against the paper's; gaps inside 2x the seed spread
+    are 'not resolved'."""
+    part = agg[~agg["cond"].astype(bool)].copy()
+    part = part[[row_key(r) in spec.paper["numbers"] for _, r in part.iterrows()]]
+    if len(part) < 2:
+        return ""
+    names = knob_names(part)
+    ours = part.sort_values("best_mean")
+    paper_order = sorted(part.iterrows(), key=lambda kv: spec.paper["numbers"][row_key(kv[1])][0])
+    best = ours.iloc[0]
+    gaps = []
+    for _, r in ours.iloc[1:].iterrows():
+        gap = r["best_mean"] - best["best_mean"]
+        spread = max(r["best_std"], best["best_std"])
+        if min(r["seeds"], best["seeds"]) < 2:
+            verdict = "one seed: no spread to judge by, not resolved"
+        else:
+            verdict = "resolved" if gap > 2 * spread else "within 2× seed std, not resolved"
+        gaps.append(f"{_label(r, names)}: +{gap:.2f} ({verdict})")
+    return ("**Ordering.** Ours, best first: " + ", ".join(_label(r, names) for _, r in ours.iterrows())
+            + ". Paper, best first: " + ", ".join(_label(r, names) for _, r in paper_order)
+            + f". Gaps to our best ({_label(best, names)}): " + "; ".join(gaps) + ".")
+
+
+def _x(values):
+    """Knob values on a log axis, infinity drawn 20x beyond the largest finite value."""
+    finite = [v for v in values if np.isfinite(v)]
+    far = (max(finite) if finite else 1) * 20
+    return [far if not np.isfinite(v) else v for v in values], far
+
+
+def plot_metric_vs_knob(df, spec, path):
+    """Ours (Min over checkpoints, mean ± std over seeds) and the paper's numbers against the knob."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    agg = across_seeds(per_seed(df))
+    names = knob_names(df)
+    if not names:
+        return
+    knob = names[0]
+    agg["x"] = [parse_knobs(t).get(knob, np.nan) for t in agg["paper_knobs"]]
+    agg = agg[agg["x"].notna()]
+    paper_pts = [(dict(k[1]).get(knob), v[0], k[2]) for k, v in spec.paper["numbers"].items() if dict(k[1]).get(knob)]
+    xs_all, far = _x(list(agg["x"]) + [p[0] for p in paper_pts])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    ax = axes[0]
+    for cond, style in ((False, "o-"), (True, "s--")):
+        part = agg[agg["cond"].astype(bool) == cond].sort_values("x")
+        if part.empty:
+            continue
+        ax.errorbar([far if not np.isfinite(v) else v for v in part["x"]], part["best_mean"], yerr=part["best_std"], fmt=style, capsize=3,
+                    label=("class-cond." if cond else "uncond.") + " (ours)")
+    if agg["floor"].notna().any():
+        ax.axhline(agg["floor"].iloc[0], color="0.6", ls=":", label="data floor")
+    ax.set_ylabel(f"Min {df['metric'].iloc[0]} (ours)")
+    ax.set_title(f"Ours ({df['preset'].iloc[0]}, {df['scale'].iloc[0]} scale)")
+    ax = axes[1]
+    for cond, style, colour in ((False, "o-", "C3"), (True, "s--", "C4")):
+        pts = sorted((p[0], p[1]) for p in paper_pts if p[2] == cond)
+        if pts:
+            ax.plot([far if not np.isfinite(x) else x for x, _ in pts], [y for _, y in pts], style, color=colour,
+                    label=("class-cond." if cond else "uncond.") + " (paper)")
+    ax.set_ylabel(spec.paper["columns"][0] + " (paper)")
+    ax.set_title(f"Paper ({spec.paper['resolution']})")
+    ticks = sorted(set(xs_all))
+    for a in axes:
+        a.set_xscale("log")
+        a.set_xlabel(f"{knob} (paper scale; rightmost ∞)")
+        a.set_xticks(ticks)
+        a.set_xticklabels(["∞" if t == far else paper.knob_label(t) for t in ticks], fontsize=7, rotation=30)
+        a.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def stress_summary(df, kind):
+    """Mean and std over seeds of the metric per model and stress value."""
+    col = STRESS[kind]["column"]
+    d = _identity(df)
+    g = d.groupby(IDENTITY + ["method", "knobs", col], dropna=False)["value"].agg(["mean", "std", "count"])
+    g = g.reset_index()
+    g["std"] = g["std"].fillna(0.0)
+    return g
+
+
+def render_stress_table(df, spec):
+    """Robustness layout: the metric at each stress value per model, ours beside the paper's."""
+    kind = spec.stress
+    col = STRESS[kind]["column"]
+    s = stress_summary(df, kind)
+    values = sorted(s[col].unique(), reverse=kind != "alpha")
+    names = knob_names(df)
+    pvals = list(spec.paper.get("values", ()))
+    extra = ""
+    if kind == "quant":
+        extra = (f", rule `{df['quant_rule'].iloc[0]}`, "
+                 f"{int(df['quantised_params'].dropna().iloc[0]):,} parameters in "
+                 f"{int(df['quantised_tensors'].dropna().iloc[0])} tensors quantised per model")
+    lines = header_lines(df, spec, f"of each model's best checkpoint{extra}")
+    lines.append(f"Paper: {spec.paper['source']} — the paper's numbers, not ours." if pvals else
+                 f"Paper: {spec.paper['source']}: no numbers are reproduced here.")
+    fmt = (lambda v: f"{v:g}")
+    head = (["Method"] + [f"{n} (paper)" for n in names] + [f"{n} (ours)" for n in names]
+            + [f"{STRESS[kind]['label'].split(' (')[0]} {fmt(v)} (ours)" for v in values]
+            + [f"{fmt(v)} (paper)" for v in pvals])
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for ident, g in sorted(s.groupby(IDENTITY, dropna=False), key=lambda kv: _sort_key(kv[1].iloc[0], spec)):
+        first = g.iloc[0]
+        cells = [first["method"]] + _knob_cells(first["paper_knobs"], names) + _knob_cells(first["knobs"], names)
+        for v in values:
+            r = g[g[col] == v]
+            cells.append(_pm(r["mean"].iloc[0], r["std"].iloc[0], int(r["count"].iloc[0])) if len(r) else "–")
+        p = spec.paper["numbers"].get(row_key(first))
+        cells += [f"{x:.2f}" for x in p] if p else ["–"] * len(pvals)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", stress_note(df, spec), ""]
+    return "\n".join(lines)
+
+
+def stress_note(df, spec):
+    """Is a smaller knob (D) more robust? Paired per model: metric at the harshest setting minus at
+    the mildest, mean ± std over seeds; gaps inside 2x that std are called unresolved."""
+    kind = spec.stress
+    col = STRESS[kind]["column"]
+    harsh, mild = STRESS[kind]["harsh"](df[col]), STRESS[kind]["mild"](df[col])
+    names = knob_names(df)
+    parts = []
+    for ident, g in _identity(df).groupby(IDENTITY, dropna=False):
+        per_seed_deg = []
+        for _, gs in g.groupby("seed"):
+            hi, lo = gs[gs[col] == harsh]["value"], gs[gs[col] == mild]["value"]
+            if len(hi) and len(lo):
+                per_seed_deg.append(hi.iloc[0] - lo.iloc[0])
+        if per_seed_deg:
+            first = g.iloc[0]
+            order = parse_knobs(first["knobs"]).get(names[0], 0) if names else 0
+            parts.append((order, _label(first, names), float(np.mean(per_seed_deg)), float(np.std(per_seed_deg))))
+    if len(parts) < 2:
+        return ""
+    parts.sort(key=lambda t: t[0])
+    txt = "; ".join(f"{lab}: {deg:+.2f} ± {sd:.2f}" for _, lab, deg, sd in parts)
+    mono = all(parts[i][2] <= parts[i + 1][2] for i in range(len(parts) - 1))
+    spread = max(sd for *_, sd in parts)
+    gap = parts[-1][2] - parts[0][2]
+    resolved = gap > 2 * spread and spread > 0
+    knob = names[0] if names else "the knob"
+    verdict = f"Monotone in {knob}: smaller {knob} degrades less" if mono else f"Not monotone in {knob}"
+    verdict += (f"; smallest vs largest {knob} differ by {gap:+.2f}, "
+                + ("beyond 2x the seed spread (resolved)." if resolved else "inside 2x the seed spread (not resolved)."))
+    return (f"**Degradation at {col.replace('_', ' ')} = {harsh:g}** vs {mild:g}, paired per model: {txt}. {verdict}")
+
+
+def plot_stress(df, spec, path):
+    """Metric vs the stress knob, one line per model (mean ± std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kind = spec.stress
+    col = STRESS[kind]["column"]
+    s = stress_summary(df, kind)
+    names = knob_names(df)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
+    for ident, g in sorted(s.groupby(IDENTITY, dropna=False), key=lambda kv: _sort_key(kv[1].iloc[0], spec)):
+        g = g.sort_values(col)
+        first = g.iloc[0]
+        ax.errorbar(g[col], g["mean"], yerr=g["std"], fmt="o-", capsize=3, ms=4,
+                    label=f"{_label(first, names)} (ours {first['knobs']})")
+    ax.set_xlabel(STRESS[kind]["label"])
+    ax.set_ylabel(f"{df['metric'].iloc[0]} (ours)")
+    if kind == "quant":
+        ax.invert_xaxis()
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{spec.name}: {df['preset'].iloc[0]}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,166 @@
+"""`pfgmbench reproduce WHAT --scale proxy|paper`: a table spec run end to end: sweep (or stress of
+a sweep's models), CSV, Markdown, plots, sample grids, provenance.
+
+Proxy scale runs on a CPU in minutes on the embedded digits; paper scale runs the same code with
+the CIFAR-10 / FFHQ-64 presets on GPUs. Outputs land in runs/reproduce/<what>-<scale>/ (untracked,
+so every clone really reruns) unless --out-dir says otherwise (e.g. results/ for the committed copy).
+"""
+import json
+import math
+import time
+from pathlib import Path
+
+from pfgmbench import checkpoint
+from pfgmbench.atomic import atomic_path, write_json, write_text
+from pfgmbench.errors import UserError
+from pfgmbench.progress import log as default_log
+from pfgmbench.provenance import git_commit, now
+from pfgmbench.seeds import parse_seeds
+from pfgmbench.tables import render
+from pfgmbench.tables.paper import knob_label
+from pfgmbench.tables.results import load_results, parse_knobs
+from pfgmbench.tables.specs import spec as table_spec
+from pfgmbench.tables.sweep import cells, make_spec, run_sweep
+
+DEFAULT_ROOT = Path("runs/reproduce")
+
+
+def default_out_dir(what, scale):
+    return DEFAULT_ROOT / f"{what}-{scale}"
+
+
+def reproduce(what, scale, seeds=None, out_dir=None, runs_dir="runs", inception=None, ref_stats=None, kimg=None,
+              num=None, device="auto", progress=True, log=default_log):
+    """Run table `what` at `scale`; returns its Markdown."""
+    spec = table_spec(what)
+    sc = spec.scale(scale)
+    out = Path(out_dir or default_out_dir(what, scale))
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out-dir {out} is a file; pass a folder")
+    t0 = time.time()
+    if spec.stress:
+        md, rows = _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, device, progress, log)
+    else:
+        md, rows = _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num, device, progress, log)
+    prov_path = out / "provenance.json"
+    prov = json.loads(prov_path.read_text()) if prov_path.exists() else {"invocations": []}
+    prov["invocations"].append({"command": f"pfgmbench reproduce {what} --scale {scale}", "commit": git_commit(),
+                                "finished": now(), "wall_s": round(time.time() - t0, 1),
+                                "seeds": seeds or sc.seeds, "csv_rows": rows})
+    write_json(prov_path, prov)
+    return md
+
+
+def _mappable(rows, preset, sets, paper_N, log):
+    """Rows whose paper knobs have a counterpart at this preset's N (the others are said in the log
+    and shown as 'not run' in the table)."""
+    keep = []
+    for row in rows:
+        try:
+            cells(make_spec(preset, [row], [0], sets=sets, paper_N=paper_N))
+            keep.append(row)
+        except UserError as e:
+            log(f"skipping {row.family} {row.knob_dict}: {e}")
+    return keep
+
+
+def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num, device, progress, log):
+    csv_path = out / "results.csv"
+    groups = [(sc.preset, [r for r in spec.rows if not r.cond])]
+    if sc.cond_preset:
+        groups.append((sc.cond_preset, [r for r in spec.rows if r.cond]))
+    for preset, rows in groups:
+        rows = _mappable(rows, preset, sc.sets, sc.paper_N, log)
+        if not rows:
+            continue
+        sw = make_spec(preset, rows, parse_seeds(seeds or sc.seeds), sc.metric, num or sc.num, sc.steps, kimg,
+                       sc.score_from_kimg, sets=sc.sets, ref_stats=ref_stats, inception=inception, runs_dir=runs_dir,
+                       device=device, table=spec.name, paper_N=sc.paper_N)
+        run_sweep(sw, csv_path, progress=progress, log=log)
+    df = load_results(csv_path, spec.name)
+    md = render.render_best_table(df, spec)
+    write_text(out / f"{spec.name}.md", md)
+    render.plot_metric_vs_knob(df, spec, out / f"{spec.name}_metric_vs_knob.png")
+    sample_grids(df, out / f"{spec.name}_samples.png")
+    return md, int(len(df))
+
+
+def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, device, progress, log):
+    from pfgmbench.evaluate import device_for
+    from pfgmbench.tables.robustness import load_robustness, run_robustness
+
+    source = table_spec(spec.source_table)
+    sweep_dir = out.parent / f"{source.name}-{scale}"   # the source table's run beside this output
+    if not (sweep_dir / "results.csv").exists():
+        log(f"no {source.name} sweep in {sweep_dir}: running it first (resumable)")
+        reproduce(source.name, scale, seeds, str(sweep_dir), runs_dir, inception, ref_stats, None, None, device,
+                  progress, log)
+    knobs = [r.knob_dict for r in spec.rows if not r.cond]
+    run_robustness(spec.stress, list(spec.stress_values), sweep_dir / "results.csv", out / "results.csv", None,
+                   num or sc.num, "paper", knobs, str(device_for(device)), inception, ref_stats, progress, log,
+                   table=spec.name)
+    df = load_robustness(out / "results.csv", spec.stress)
+    md = render.render_stress_table(df, spec)
+    write_text(out / f"{spec.name}.md", md)
+    render.plot_stress(df, spec, out / f"{spec.name}_metric_vs_{spec.stress}.png")
+    return md, int(len(df))
+
+
+def sample_grids(df, path, n=36):
+    """One panel of samples per model (first seed, unconditional, last scored snapshot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from pfgmbench.generate import sample_images
+    from pfgmbench.images_io import to_uint8
+
+    first = df[(df["cond"] == 0) & (df["seed"] == df["seed"].min())]
+    rows = first.sort_values("kimg").groupby(["family", "paper_knobs"]).tail(1)
+    rows = rows.assign(order=[next(iter(parse_knobs(t).values()), 0) for t in rows["paper_knobs"]]).sort_values("order")
+    if rows.empty:
+        return
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.2 * len(rows), 2.8), dpi=110, squeeze=False)
+    for ax, (_, r) in zip(axes[0], rows.iterrows()):
+        cfg, net, snap = checkpoint.load_network(r["checkpoint"])
+        shape = tuple(snap["data_shape"])
+        if len(shape) != 3:
+            continue
+        _, x, _ = next(sample_images(net, cfg, shape, snap["num_classes"], list(range(n)), int(r["steps"]), n, "cpu",
+                                     sampler=r["sampler"] if isinstance(r["sampler"], str) and r["sampler"] else None))
+        imgs = to_uint8(x).numpy()
+        side = int(math.ceil(math.sqrt(n)))
+        C, H, W = shape
+        canvas = np.zeros((side * (H + 1), side * (W + 1), C), np.uint8)
+        for i, im in enumerate(imgs):
+            rr, cc = divmod(i, side)
+            canvas[rr * (H + 1):rr * (H + 1) + H, cc * (W + 1):cc * (W + 1) + W] = im.transpose(1, 2, 0)
+        ax.imshow(canvas[:, :, 0] if C == 1 else canvas, cmap="gray", interpolation="nearest")
+        pk, ok = parse_knobs(r["paper_knobs"]), parse_knobs(r["knobs"])
+        ax.set_title(f"{r['method']}\n" + " ".join(f"{k}={knob_label(pk[k])} (ours {knob_label(ok.get(k, pk[k]))})"
+                                                    for k in pk), fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def render_csv(results_csv, name, out_md=None, plot=None):
+    """`pfgmbench table`: render a results CSV with table spec `name`; returns the Markdown."""
+    spec = table_spec(name)
+    if spec.stress:
+        from pfgmbench.tables.robustness import load_robustness
+
+        df = load_robustness(results_csv, spec.stress)
+        md = render.render_stress_table(df, spec)
+    else:
+        df = load_results(results_csv)
+        md = render.render_best_table(df, spec)
+    if out_md:
+        write_text(out_md, md)
+    if plot:
+        (render.plot_stress if spec.stress else render.plot_metric_vs_knob)(df, spec, plot)
+    return md

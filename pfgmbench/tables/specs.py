@@ -1,0 +1,109 @@
+"""Declarative table specs: which models (rows), on which preset, scored how, beside which paper
+numbers. `pfgmbench reproduce WHAT --scale proxy|paper` runs a spec; the renderer reads it.
+
+A row is a model family with the paper's knob values (mapped to the proxy's data dimension by
+the family on proxy presets), class conditioning and sampler. Robustness tables add a stress
+knob (bits, alpha, steps) whose values become the columns.
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pfgmbench.errors import UserError
+from pfgmbench.tables import paper
+
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Row:
+    family: str
+    knobs: tuple = ()              # the paper's knob values, as ((name, value), ...)
+    cond: bool = False
+    sampler: Optional[str] = None
+
+    @property
+    def knob_dict(self):
+        return dict(self.knobs)
+
+    @property
+    def paper_key(self):
+        return paper.key(self.family, self.knob_dict, self.cond, self.sampler)
+
+
+def D_rows(values, cond=False):
+    """PFGM++ rows at the paper's D values (D = inf is the EDM row)."""
+    return [Row("pfgmpp", (("D", float(v)),), cond) for v in values]
+
+
+@dataclass
+class Scale:
+    """How a table runs at one scale: preset(s), seeds, metric, samples, checkpoints scored."""
+    preset: str
+    metric: str
+    num: int
+    seeds: str
+    cond_preset: Optional[str] = None
+    score_from_kimg: Optional[float] = None    # None: the last three snapshots
+    steps: Optional[int] = None
+    paper_N: Optional[int] = None              # the paper data set's N whose knobs the proxy mirrors
+    sets: tuple = ()
+
+
+@dataclass
+class TableSpec:
+    name: str
+    title: str
+    paper: dict
+    rows: list
+    scales: dict = field(default_factory=dict)
+    stress: Optional[str] = None               # robustness tables: 'quant' | 'alpha' | 'steps'
+    stress_values: tuple = ()
+    source_table: Optional[str] = None         # robustness tables stress this table's models
+
+    def scale(self, scale):
+        if scale not in self.scales:
+            raise UserError(f"{self.name} has no '{scale}' scale; choose {' or '.join(self.scales)}")
+        return self.scales[scale]
+
+
+TABLE1_ROWS = D_rows([64, 128, 2048, 3072000, INF]) + D_rows([2048, INF], cond=True)
+TABLE2_ROWS = D_rows([128, 2048, 3072000, INF])
+ROBUST_ROWS = D_rows([64, 128, 2048, INF])
+
+SPECS = {
+    "table1": TableSpec(
+        "table1", "PFGM++ Table 1", paper.TABLE1, TABLE1_ROWS,
+        {"proxy": Scale("digits-table", "fd-digits", 1000, "0,1", cond_preset="digits-table"),
+         "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0", cond_preset="cifar10-ncsnpp-cond",
+                        score_from_kimg=100000)}),
+    "table2": TableSpec(
+        "table2", "PFGM++ Table 2", paper.TABLE2, TABLE2_ROWS,
+        {"proxy": Scale("digits-table", "fd-digits", 1000, "0,1", steps=40, paper_N=12288),
+         "paper": Scale("ffhq64-ddpmpp", "fid", 50000, "0", score_from_kimg=150000)}),
+    "table3": TableSpec(
+        "table3", "PFGM++ Table 3: post-training weight quantisation", paper.TABLE3, ROBUST_ROWS,
+        {"proxy": Scale("digits-table", "fd-digits", 500, "0,1"), "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0")},
+        stress="quant", stress_values=(9, 8, 7, 6, 5), source_table="table1"),
+    "alpha": TableSpec(
+        "alpha", "PFGM++ robustness to sampler noise alpha (x <- x + alpha t_i eps before each step)", paper.ALPHA,
+        ROBUST_ROWS,
+        {"proxy": Scale("digits-table", "fd-digits", 500, "0,1"), "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0")},
+        stress="alpha", stress_values=tuple(round(0.05 * i, 2) for i in range(10)), source_table="table1"),
+    "steps": TableSpec(
+        "steps", "PFGM++ sampler steps (NFE 19-47)", paper.STEPS, ROBUST_ROWS,
+        {"proxy": Scale("digits-table", "fd-digits", 500, "0,1"), "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0")},
+        stress="steps", stress_values=(10, 12, 14, 16, 18, 20, 22, 24), source_table="table1"),
+}
+
+# What each stress knob is called in results rows and how to read its values.
+STRESS = {
+    "quant": {"column": "quant_bits", "label": "weight bits", "harsh": min, "mild": max},
+    "alpha": {"column": "alpha", "label": "alpha (step noise x += alpha t_i eps)", "harsh": max, "mild": min},
+    "steps": {"column": "steps", "label": "sampler steps T", "harsh": min, "mild": max},
+}
+
+
+def spec(name):
+    if name not in SPECS:
+        raise UserError(f"unknown table '{name}'; choose one of {', '.join(SPECS)}")
+    return SPECS[name]

@@ -1,0 +1,160 @@
+"""Sweeps: one trained model per (row, variant, seed), every chosen snapshot scored, one CSV row per
+(model, checkpoint, metric). A row is a model family with the paper's knobs (tables/specs.py);
+a variant is any other config axis (`--axis train.lr=1e-3,2e-3`). Cells are keyed by a hash of
+their resolved config, so a sweep killed at any moment and started again does only what is missing.
+"""
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pfgmbench import checkpoint, distributed
+from pfgmbench.config import resolve
+from pfgmbench.data import data_N
+from pfgmbench.errors import UserError
+from pfgmbench.physics import family_class
+from pfgmbench.progress import log as default_log
+from pfgmbench.tables.results import COLUMNS, ResultsCSV, cell_key, format_knobs, row_from
+
+
+@dataclass
+class SweepSpec:
+    preset: str
+    rows: list                         # tables.specs.Row: family + the paper's knobs + cond + sampler
+    seeds: list = field(default_factory=lambda: [0])
+    metric: str = "fd-digits"
+    num: int = 1000
+    steps: int = None
+    kimg: float = None
+    score_from_kimg: float = 0.0       # score snapshots at or after this point (PFGM++: 100 Mimg on CIFAR)
+    absolute: bool = False             # knobs are used as given, not mapped to the proxy's N
+    table: str = "sweep"
+    sets: tuple = ()
+    variants: list = field(default_factory=lambda: [("", ())])   # (label, --set overrides) per axis value
+    ref_stats: str = None
+    ref_dataset: str = None
+    inception: str = None
+    mode: str = "legacy_tensorflow"
+    runs_dir: str = "runs"
+    device: str = "auto"
+    paper_N: int = None                # the paper data set's N (default: the preset's paper_N)
+
+
+def model_knobs(row, N, paper_N, absolute):
+    """The knobs a row's model trains with: the paper's, mapped to this N by its family."""
+    if absolute:
+        return row.knob_dict
+    return family_class(row.family).proxy_knobs(row.knob_dict, N, paper_N)
+
+
+def cells(spec):
+    """(cfg, row, variant label, seed, N) for every model the sweep trains; validates them all first."""
+    base = resolve(spec.preset, sets=spec.sets)
+    N = data_N(base["data"])
+    paper_N = spec.paper_N or base["paper_N"]
+    absolute = spec.absolute or base["scale"] == "paper"
+    out = []
+    for row in spec.rows:
+        knobs = model_knobs(row, N, paper_N, absolute)
+        for label, sets in spec.variants:
+            for seed in spec.seeds:
+                cfg = resolve(spec.preset, family=row.family, physics=knobs, sets=(*spec.sets, *sets),
+                              kimg=spec.kimg, seed=seed, cond=row.cond or None)
+                out.append((cfg, row, label, seed, N))
+    return out
+
+
+def run_folder(spec, cfg):
+    """runs/<preset>/<family>-<knobs>-s<seed>[-cond]-<hash of everything that changes training>."""
+    names = family_class(cfg["physics"]["family"]).knob_names
+    knobs = "".join(f"-{k}{float(cfg['physics'][k]):g}" for k in sorted(names))
+    tag = f"{cfg['physics']['family']}{knobs}-s{cfg['train']['seed']}{'-cond' if cfg['data']['cond'] else ''}"
+    train_key = cell_key({k: v for k, v in cfg.items() if k not in ("sample", "description", "paper_N")} | {"train": {
+        k: v for k, v in cfg["train"].items() if k not in ("device", "checkpoint_kimg")}})
+    return Path(spec.runs_dir) / cfg["preset"] / f"{tag}-{train_key[:10]}"
+
+
+def run_sweep(spec, csv_path, progress=True, log=default_log):
+    """Train and score every cell; returns the number of new rows."""
+    from pfgmbench.evaluate import Scorer, device_for, reference_dataset, score_snapshot
+    from pfgmbench.train import train
+
+    todo = cells(spec)          # validates every cell before anything is written
+    table = ResultsCSV(csv_path, COLUMNS, write=distributed.is_main())
+    done = table.keys()
+    scorer, new = None, 0
+    dev = str(device_for(spec.device))
+    seeds = list(range(spec.num))
+    for i, (cfg, row, variant, seed, N) in enumerate(todo):
+        folder = run_folder(spec, cfg)
+        knobs = {k: cfg["physics"][k] for k in family_class(row.family).knob_names}
+        label = (f"[{i + 1}/{len(todo)}] {row.family} {format_knobs(knobs)} (paper {format_knobs(row.knob_dict)}) "
+                 f"seed {seed}{' cond' if row.cond else ''}{' ' + variant if variant else ''}")
+        log(f"{label}: {folder}")
+        t0 = time.time()
+        train(cfg, folder, resume=True, progress=progress)
+        train_wall = train_wall_s(folder) or round(time.time() - t0, 1)
+        snaps = [(k, p) for k, p in checkpoint.list_snapshots(folder) if k >= spec.score_from_kimg - 1e-9]
+        for kimg, snap in snaps:
+            key = cell_key({"run": folder.name, "kimg": kimg, "metric": spec.metric, "num": spec.num,
+                            "steps": spec.steps or cfg["sample"]["steps"], "sampler": row.sampler,
+                            "table": spec.table, "ref": spec.ref_stats or spec.ref_dataset})
+            if key in done:
+                continue
+            if scorer is None:
+                scorer = Scorer(spec.metric, spec.ref_stats, spec.ref_dataset or reference_dataset(spec.metric, cfg),
+                                spec.mode, spec.inception, device=dev)
+            res = score_snapshot(scorer, snap, seeds, spec.steps, dev, progress=progress, sampler=row.sampler)
+            table.append(row_from(res, key, spec.table, cfg, row.knob_dict, N, train_wall, variant))
+            done.add(key)
+            new += 1
+            log(f"    kimg {kimg:g}: {spec.metric} = {res['value']:.3f} (n={res['n']}, NFE {res['nfe']})")
+    return new
+
+
+def train_wall_s(folder):
+    """Training wall time of a run summed over its resumes (stats.jsonl restarts wall_s at each)."""
+    path = Path(folder) / "stats.jsonl"
+    if not path.exists():
+        return None
+    walls = [json.loads(x)["wall_s"] for x in path.read_text().splitlines() if x.strip()]
+    if not walls:
+        return None
+    total = sum(a for a, b in zip(walls, walls[1:]) if b < a) + walls[-1]
+    return round(total, 1)
+
+
+def default_metric(cfg):
+    """fd-digits for the digits, a sample distance for point clouds, FID for images."""
+    if cfg["data"]["name"] == "digits":
+        return "fd-digits"
+    return "mmd" if cfg["net"]["arch"] == "mlp" else "fid"
+
+
+def parse_axis(text):
+    """'train.lr=1e-3,2e-3' -> [('train.lr=1e-3', ('train.lr=1e-3',)), ...] (one variant per value)."""
+    if not text:
+        return [("", ())]
+    if "=" not in text:
+        raise UserError(f"--axis expects KEY=v1,v2,..., got '{text}' (e.g. --axis train.lr=1e-3,2e-3)")
+    key, values = text.split("=", 1)
+    vals = [v.strip() for v in values.split(",") if v.strip()]
+    if not vals:
+        raise UserError(f"--axis {key}: no values given")
+    return [(f"{key}={v}", (f"{key}={v}",)) for v in vals]
+
+
+def make_spec(preset, rows, seeds, metric=None, num=None, steps=None, kimg=None, score_from_kimg=None,
+              absolute=False, sets=(), ref_stats=None, inception=None, runs_dir="runs", device="auto",
+              table="sweep", variants=None, paper_N=None):
+    """A SweepSpec with the defaults users expect: the preset's metric, 1000 samples (50k at paper
+    scale), and the last three snapshots scored."""
+    base = resolve(preset, sets=sets, kimg=kimg)
+    if score_from_kimg is None:   # the last three snapshots
+        snap = base["train"]["snapshot_kimg"]
+        score_from_kimg = max(0.0, base["train"]["kimg"] - 2 * snap - 1e-6)
+    return SweepSpec(preset=preset, rows=rows, seeds=list(seeds), metric=metric or default_metric(base),
+                     num=num or (50000 if base["scale"] == "paper" else 1000), steps=steps, kimg=kimg,
+                     score_from_kimg=score_from_kimg, absolute=absolute, table=table, sets=tuple(sets),
+                     variants=variants or [("", ())], ref_stats=ref_stats, inception=inception, runs_dir=runs_dir,
+                     device=device, paper_N=paper_N)
