@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test demo bench clean reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha check-regression
+.PHONY: install test demo bench clean reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha reproduce-steps check-regression
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,14 +22,14 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pfgmbench train --preset digits --D 128 --kimg 10 --out runs/demo --resume auto
 	$(BIN)/pfgmbench sample --run runs/demo --seeds 0-63 --steps 18 --out runs/demo/samples
-	@echo "sample grid: runs/demo/samples/grid.png"
+	@echo "sample grid: runs/demo/samples-grid.png"
 
 # PFGM++ Table 1 at proxy scale on the embedded digits (CPU, < 30 min); SCALE=paper runs CIFAR-10 on GPUs.
 # Outputs go to $(OUT)/<table>-<scale>/ (untracked runs/reproduce by default, so every clone really
-# reruns); OUT=results refreshes the committed copy. table3 / alpha reuse $(OUT)/table1-<scale>.
+# reruns); OUT=results refreshes the committed copy. table3 / alpha / steps reuse $(OUT)/table1-<scale>.
 SCALE ?= proxy
 OUT   ?= runs/reproduce
-reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha: reproduce-%: $(STAMP)
+reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha reproduce-steps: reproduce-%: $(STAMP)
 	$(BIN)/pfgmbench reproduce $* --scale $(SCALE) --out-dir $(OUT)/$*-$(SCALE)
 
 check-regression: $(STAMP)
