@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test demo bench clean reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha reproduce-steps check-regression
+.PHONY: install test demo bench clean reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha reproduce-steps reproduce-pfgm reproduce-genphys reproduce-demos check-regression
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,8 +29,13 @@ demo: $(STAMP)
 # reruns); OUT=results refreshes the committed copy. table3 / alpha / steps reuse $(OUT)/table1-<scale>.
 SCALE ?= proxy
 OUT   ?= runs/reproduce
-reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha reproduce-steps: reproduce-%: $(STAMP)
+reproduce-table1 reproduce-table2 reproduce-table3 reproduce-alpha reproduce-steps reproduce-pfgm reproduce-genphys: reproduce-%: $(STAMP)
 	$(BIN)/pfgmbench reproduce $* --scale $(SCALE) --out-dir $(OUT)/$*-$(SCALE)
+
+# The talk's pictures: backward-ODE trajectories of PFGM and PFGM++ on 2-D data, and the failure
+# without the z dimension (CPU, about a minute; exact fields, no training).
+reproduce-demos: $(STAMP)
+	$(BIN)/pfgmbench demos --out $(OUT)/demos
 
 check-regression: $(STAMP)
 	$(BIN)/pfgmbench check-regression --baseline results/baselines/ci.csv

@@ -13,9 +13,21 @@ from pfgmbench.generate import generate, network_model
 from pfgmbench.train import Trainer
 
 
+def _peak_memory_mb(dev):
+    if dev.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(dev) / 2 ** 20, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # the process's peak RSS
+
+
 def run_bench(cfg, repeats=5):
-    cfg["train"]["device"] = "cpu" if not torch.cuda.is_available() else cfg["train"]["device"]
+    """Overheads and throughput of one preset in its compute mode on its device (cfg train.device)."""
+    from pfgmbench import compute
+
     tr = Trainer(cfg)
+    if tr.dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(tr.dev)
     net, dev, shape, family = tr.ema, tr.dev, tr.ds.shape, tr.family
     s = cfg["sample"]
     batch, steps = int(s["batch"]), int(s["steps"])
@@ -72,13 +84,21 @@ def run_bench(cfg, repeats=5):
         tr.step()
         t_step += time.perf_counter() - t
     t_bare, t_step = t_bare / repeats, t_step / repeats
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    images_per_s = tr.B / t_step
+    total_images = cfg["train"]["kimg"] * 1000
     return {
+        "data": cfg["data"]["name"], "compute": compute.label(cfg), "peak_memory_mb": _peak_memory_mb(dev),
+        "sample_images_per_s": round(batch / t_sample, 2),
+        "projected_device_days": round(total_images / images_per_s / 86400, 2),
+        "projected_for_kimg": cfg["train"]["kimg"],
         "preset": cfg["preset"], "family": family.name, **family.knobs(), "device": str(dev), "threads": torch.get_num_threads(),
         "sample_batch": batch, "nfe": nfe, "forward_s": round(t_fwd, 5), "sample_s": round(t_sample, 4),
         "sampler_overhead": round(t_sample / (nfe * t_fwd), 4),
         "train_batch": tr.B, "bare_step_s": round(t_bare, 5), "train_step_s": round(t_step, 5),
         "train_overhead": round(t_step / t_bare, 4),
-        "train_images_per_s": round(tr.B / t_step, 1),
+        "train_images_per_s": round(images_per_s, 1),
     }
 
 

@@ -375,7 +375,8 @@ def sweep(axis, D, out_csv, **kw):
 @cli.command(context_settings=CONTEXT)
 @click.option("--results", "results_csv", required=True, type=click.Path())
 @click.option("--table", "table", default="table1", show_default=True,
-              help="Which spec renders it: table1 | table2 | table3 | alpha | steps.")
+              help="Which spec renders it: table1 | table2 | table3 | alpha | steps | pfgm | genphys-toy | "
+                   "genphys-digits.")
 @click.option("--out", "out_md", default=None, type=click.Path(), help="Also write the Markdown here.")
 @click.option("--plot", default=None, type=click.Path(), help="Also write the plot (PNG).")
 def table(results_csv, table, out_md, plot):
@@ -391,7 +392,8 @@ def table(results_csv, table, out_md, plot):
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("what", type=click.Choice(["table1", "table2", "table3", "alpha", "steps"]))
+@click.argument("what", type=click.Choice(["table1", "table2", "table3", "alpha", "steps", "pfgm", "genphys",
+                                           "genphys-toy", "genphys-digits"]))
 @click.option("--scale", type=click.Choice(["proxy", "paper"]), default="proxy", show_default=True)
 @click.option("--seeds", default=None, help="Training seeds, e.g. 0-2 (default: proxy 0,1; paper 0).")
 @click.option("--out-dir", default=None, type=click.Path(),
@@ -403,8 +405,11 @@ def table(results_csv, table, out_md, plot):
 @click.option("--kimg", type=float, default=None, help="Override the training duration (quick looks).")
 @click.option("--num", "--num-samples", "num", type=int, default=None, help="Override the samples per checkpoint.")
 @click.option("--device", default="auto", show_default=True)
+@click.option("--from-checkpoints", type=click.Path(), default=None,
+              help="table3 / alpha / steps: stress these checkpoints (the authors' .pkl / .pt files, imported "
+                   "safely, or run folders) instead of training.")
 @click.option("--quiet", is_flag=True)
-def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device, quiet):
+def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device, from_checkpoints, quiet):
     """Reproduce a table end to end: sweep, CSV, Markdown, plots (table3 / alpha / steps stress table1's models).
 
     \b
@@ -412,6 +417,7 @@ def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg,
       pfgmbench reproduce table1                       # proxy scale, CPU, < 30 min
       pfgmbench reproduce alpha --seeds 0-2
       pfgmbench reproduce table1 --scale paper --ref-stats cifar10-32x32.npz --inception inception-2015-12-05.pt
+      pfgmbench reproduce table3 --scale paper --from-checkpoints released/ --ref-stats cifar10-32x32.npz
     """
     from pfgmbench.seeds import parse_seeds
     from pfgmbench.tables.reproduce import reproduce as run_reproduce
@@ -420,7 +426,126 @@ def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg,
         parse_seeds(seeds)
     _positive("--num", num)
     click.echo(run_reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg, num, device,
-                             progress=not quiet))
+                             progress=not quiet, from_checkpoints=from_checkpoints))
+
+
+@cli.command("import", context_settings=CONTEXT)
+@click.argument("checkpoint", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="The run folder to create.")
+@click.option("--preset", default=None, help="Base preset (default: chosen from the network and image size).")
+@click.option("--D", "D", default=None, help="PFGM++ D, needed when the file does not record it.")
+@click.option("--data", default=None, help="Data set of the run (e.g. cifar10, or an image folder / zip).")
+def import_cmd(checkpoint, out, preset, D, data):
+    """Import an authors' checkpoint (EDM .pkl, PFGM++ .pt) safely: an allow-list unpickler reads it as
+    data, never running code from it; the result is a normal run folder for sample / eval / robustness.
+
+    \b
+    Examples:
+      pfgmbench import edm-cifar10-32x32-uncond-vp.pkl --out runs/edm-vp
+      pfgmbench import pfgmpp-cifar10-D128.pt --D 128 --out runs/pfgmpp-128
+    """
+    from pfgmbench.importer import import_checkpoint
+    from pfgmbench.physics.pfgmpp import parse_D
+
+    run = import_checkpoint(checkpoint, out, preset=preset, D=parse_D(D) if D is not None else None, data=data)
+    click.echo(f"imported {checkpoint} -> {run}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--out", default="runs/reproduce/demos", show_default=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+def demos(out, as_json):
+    """The talk's pictures from exact fields on 2-D data: PFGM and PFGM++ trajectories, and the
+    collapse without the extra dimension (PNGs and summary.json; about a minute on a CPU).
+
+    \b
+    Example:
+      pfgmbench demos --out runs/demos
+    """
+    from pfgmbench.demos import make_demos
+    from pfgmbench.progress import log
+
+    summary = make_demos(out, progress=log)
+    click.echo(to_json(summary) if as_json else f"demos -> {out} ({len(summary)} panels summarised in summary.json)")
+
+
+@cli.group(context_settings=CONTEXT)
+def genphys():
+    """GenPhys: is a linear PDE s-generative, and what do its solutions do?
+
+    \b
+    Examples:
+      pfgmbench genphys classify "phi_t = lap phi"
+      pfgmbench genphys classify "phi_tt + 2 eps phi_t - lap phi" --param eps=0.1:3 --json
+      pfgmbench genphys table --out runs/genphys
+      pfgmbench genphys simulate "phi_tt + lap phi - m^2 phi" --param m=1 --dims 2 --mode qualifying --out runs/sim
+    """
+
+
+@genphys.command("classify", context_settings=CONTEXT)
+@click.argument("pde")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE|NAME=LO:HI", help="A parameter value or range.")
+@click.option("--k-max", type=float, default=10.0, show_default=True, help="Largest wavenumber checked.")
+@click.option("--json", "as_json", is_flag=True)
+def genphys_classify(pde, params, k_max, as_json):
+    """Derive the dispersion relation of PDE and apply the s-generative test C2.
+
+    PDE is an equation ("phi_t = lap phi") or an expression meaning "= 0" ("phi_t - lap phi"), with
+    phi_t, phi_tt, ..., lap, lap^2, (-lap)^beta, i, numbers and named parameters.
+
+    \b
+    Example:
+      pfgmbench genphys classify "phi_tt + lap phi + k0^2 phi" --param k0=0.1:3
+    """
+    from pfgmbench.genphys.dispersion import classify
+    from pfgmbench.genphys.report import classify_text, parse_params
+
+    if not k_max > 0:
+        raise UserError(f"--k-max must be > 0, got {k_max}")
+    res = classify(pde, parse_params(params) or None, k_max=k_max)
+    click.echo(to_json(json.loads(json.dumps(res, default=str))) if as_json else classify_text(res))
+
+
+@genphys.command("table", context_settings=CONTEXT)
+@click.option("--out", default="runs/reproduce/genphys", show_default=True, type=click.Path())
+def genphys_table(out):
+    """The talk's two tables (seven classic PDEs, four new ones): our derived dispersion relations and
+    verdicts beside the talk's, with where and why they differ; and a PNG of Im w(k) per PDE.
+
+    \b
+    Example:
+      pfgmbench genphys table --out runs/genphys
+    """
+    from pfgmbench.genphys.report import write_table
+
+    click.echo(write_table(out))
+
+
+@genphys.command("simulate", context_settings=CONTEXT)
+@click.argument("pde")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option("--dims", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option("--t-max", type=float, default=1.0, show_default=True)
+@click.option("--mode", type=click.Choice(["ivp", "qualifying"]), default="ivp", show_default=True,
+              help="ivp: all time derivatives zero at the start; qualifying: the decaying branch only.")
+@click.option("--out", default=None, type=click.Path(), help="Write the figures here.")
+@click.option("--json", "as_json", is_flag=True)
+def genphys_simulate(pde, params, dims, t_max, mode, out, as_json):
+    """Spectral (FFT) solution of PDE from a two-bump start: smoothing, oscillation or blow-up.
+
+    \b
+    Example:
+      pfgmbench genphys simulate "phi_t = lap phi" --dims 2 --out runs/sim
+    """
+    from pfgmbench.genphys.report import parse_params, run_simulation
+
+    if not t_max > 0:
+        raise UserError(f"--t-max must be > 0, got {t_max}")
+    p = parse_params(params)
+    if any(isinstance(v, tuple) for v in p.values()):
+        raise UserError("simulate needs parameter values, not ranges (e.g. --param eps=0.5)")
+    res = run_simulation(pde, p or None, int(dims), t_max, mode, out)
+    click.echo(to_json(res) if as_json else f"{pde}: {res['message']}" + (f"  [figure: {res['figure']}]" if out else ""))
 
 
 @cli.command("check-regression", context_settings=CONTEXT)
@@ -531,25 +656,34 @@ def show(run, as_json):
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--preset", default="digits", show_default=True)
-@click.option("--D", "D", default="inf", show_default=True)
+@click.option("--D", "D", default=None, help="PFGM++ D (default: the preset's).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="E.g. data.name=synthetic, compute.bf16=true, train.batch=64.")
 @click.option("--repeats", type=int, default=5, show_default=True)
 @click.option("--inception", type=click.Path(), default=None, help="Detector for the evaluation throughput.")
 @click.option("--fd-dim", type=int, default=2048, show_default=True, help="Feature size for the FD timing.")
-@click.option("--skip-eval", is_flag=True, help="Only the sampler / training overheads.")
+@click.option("--skip-eval", is_flag=True, help="Only the sampler / training measurements.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(preset, D, repeats, inception, fd_dim, skip_eval, as_json):
-    """Measure sampler / training overhead, evaluation throughput and the FD speed-up.
+def bench(preset, D, device, sets, repeats, inception, fd_dim, skip_eval, as_json):
+    """Measure training images/s, sampling images/s, peak memory and the projected device-days for the
+    preset's full duration; sampler / training overheads; evaluation throughput and the FD speed-up.
 
     \b
-    Example:
+    Examples:
       pfgmbench bench --preset digits --json
+      pfgmbench bench --preset cifar10-ncsnpp --device cuda --set data.name=synthetic --skip-eval --json
+      pfgmbench bench --preset cifar10-ncsnpp --device cuda --set data.name=synthetic --set compute.bf16=true
     """
     from pfgmbench.bench import run_bench, run_eval_bench
     from pfgmbench.config import resolve
+    from pfgmbench.distributed import device as check_device
     from pfgmbench.physics.pfgmpp import parse_D
 
     _positive("--repeats", repeats)
-    res = run_bench(resolve(preset, D=parse_D(D)), repeats=repeats)
+    check_device(device)
+    res = run_bench(resolve(preset, D=parse_D(D) if D is not None else None,
+                            sets=(*sets, f"train.device={device}")), repeats=repeats)
     if not skip_eval:
         res.update(run_eval_bench(inception, fd_dim=fd_dim))
     click.echo(to_json(res, indent=None if as_json else 2))

@@ -31,7 +31,7 @@ DEFAULTS = {
     "train": {
         "kimg": 45, "batch": 128, "lr": 2e-3, "lr_rampup_kimg": 2.0, "ema_halflife_kimg": 3.0,
         "ema_rampup_ratio": 0.05, "augment_p": 0.0, "checkpoint_kimg": 5.0, "snapshot_kimg": 15.0,
-        "seed": 0, "device": "auto", "batch_gpu": 0,
+        "grad_clip": 0.0, "seed": 0, "device": "auto", "batch_gpu": 0,
     },
     "sample": {"steps": 18, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0, "batch": 256},
     # float32 with TF32 off unless a speed mode is asked for (pfgmbench/compute.py)
@@ -61,6 +61,7 @@ def load_preset(name):
     with open(path) as f:
         raw = yaml.safe_load(f) or {}
     cfg = _merge(DEFAULTS, raw)
+    cfg["physics"] = _merge(family_class(cfg["physics"]["family"]).defaults, cfg["physics"])
     cfg["preset"] = name
     return cfg
 
@@ -143,9 +144,12 @@ def validate(cfg):
 def resolve(preset, D=None, sets=(), family=None, physics=None, **overrides):
     """Preset + --family + --D (or a dict of physics knobs) + --set + named overrides (kimg, seed,
     cond), validated."""
-    cfg = apply_sets(load_preset(preset), sets)
+    cfg = load_preset(preset)
     if family is not None:
         cfg["physics"]["family"] = family
+        cfg["physics"] = _merge(family_class(family).defaults, cfg["physics"])
+    cfg = apply_sets(cfg, sets)
+    if family is not None:
         cfg = family_class(family).configure(cfg, D)
     if D is not None:
         cfg["physics"]["D"] = D

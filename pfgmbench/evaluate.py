@@ -15,6 +15,7 @@ from pfgmbench.errors import UserError
 from pfgmbench.images_io import load_png_folder, to_uint8
 from pfgmbench.physics import build_family
 from pfgmbench.progress import Progress
+from pfgmbench.solvers import mean_nfe
 
 IMAGE_METRICS = ("fid", "is")
 DIGIT_METRICS = ("fd-digits", "is-digits")
@@ -134,51 +135,42 @@ class Scorer:
         return self.score(load_samples(folder))
 
 
-def generated_batches(ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None,
-                      sampler=None, counted=None):
-    """Generate from a snapshot in memory: (config, snapshot, iterator of float64 batches, steps).
-    `counted` (a dict) receives the NFE per sample as the sampler counted it."""
-    from pfgmbench.generate import sample_images
-
-    cfg, net, snap = checkpoint.load_network(ckpt, device)
-    if net_transform is not None:
-        net = net_transform(net)
-    shape = tuple(snap["data_shape"])
-    steps = int(steps or cfg["sample"]["steps"])
-
-    def it():
-        bar = Progress(f"generate {Path(ckpt).name}", len(seeds), "images", enabled=progress)
-        try:
-            for _, x, nfe in sample_images(net, cfg, shape, snap["num_classes"], seeds, steps,
-                                           int(cfg["sample"]["batch"]), device, alpha, bar.advance, sampler):
-                if counted is not None:
-                    counted["nfe"] = nfe
-                yield x.cpu()
-        finally:
-            bar.close()
-
-    return cfg, snap, it(), steps
-
-
 def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None,
                    sampler=None):
     """Generate `seeds` from `ckpt` in memory and score them. Records the fraction of image
     samples with any value outside [-1, 1] by more than one grey level (out_of_range: most
     samples, slightly) and beyond +-2, twice the data range (far_out: heavy-tailed small D).
-    Under torchrun each rank generates seeds[rank::world]; feature statistics are all-reduced
-    and per-sample outputs gathered in seed order, so the score does not depend on the ranks."""
+    Under torchrun each rank generates whole batches of seeds (generate.rank_share); feature
+    statistics are all-reduced and per-sample outputs gathered in seed order, so the score does not
+    depend on the ranks."""
+    from pfgmbench.generate import rank_share, sample_images
+
     world, rank = distributed.world_size(), distributed.rank()
-    local = seeds[rank::world]
-    counted = {}
-    cfg, snap, batches, steps = generated_batches(ckpt, local, steps, device, alpha,
-                                                  progress and distributed.is_main(), net_transform, sampler, counted)
-    family = build_family(cfg, tuple(snap["data_shape"]))
+    cfg, net, snap = checkpoint.load_network(ckpt, device)
+    if net_transform is not None:
+        net = net_transform(net)
+    shape, batch = tuple(snap["data_shape"]), int(cfg["sample"]["batch"])
+    steps = int(steps or cfg["sample"]["steps"])
+    family = build_family(cfg, shape)
+    local = rank_share(seeds, batch, (sampler or family.default_sampler) in family.batch_coupled)
+    counted = torch.zeros(2, dtype=torch.float64)   # [sum of NFE over samples, samples]
+
+    def batches():
+        bar = Progress(f"generate {Path(ckpt).name}", len(local), "images", enabled=progress and distributed.is_main())
+        try:
+            for chunk, x, nfe in sample_images(net, cfg, shape, snap["num_classes"], local, steps, batch, device,
+                                               alpha, bar.advance, sampler):
+                counted.add_(torch.tensor([nfe * len(chunk), len(chunk)], dtype=torch.float64))
+                yield x.cpu()
+        finally:
+            bar.close()
+
     t0 = time.time()
     is_image = len(snap["data_shape"]) == 3
     counts = torch.zeros(3, dtype=torch.float64)   # [beyond +-1 by a grey level, beyond +-2, samples]
 
     def converted():
-        for x in batches:
+        for x in batches():
             if is_image:
                 peak = x.flatten(1).abs().amax(1)
                 counts[0] += int((peak > 1 + 2 / 255).sum())
@@ -198,15 +190,15 @@ def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, pro
     elif scorer.metric in IMAGE_METRICS:
         res = scorer.score(converted())
     else:
-        x = torch.cat(list(converted())).numpy()
+        parts = list(converted())
+        x = torch.cat(parts).numpy() if parts else np.zeros((0, *snap["data_shape"]), np.float32)
         res = scorer.score(distributed.gather_by_seed(x, local) if world > 1 else x)
     counts = torch.as_tensor(distributed.gather_by_seed(counts[None].numpy(), [rank]).sum(0)) if world > 1 else counts
-    nfe = counted.get("nfe")
-    if world > 1:   # every rank counted the same sampler; take it from any rank that sampled
-        nfe = max(x for x in distributed.gather_by_seed(np.array([[nfe or -1]]), [rank])[:, 0])
-    res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=int(nfe), alpha=alpha,
-               family=family.name, method=family.label(), knobs=family.knobs(), compute=compute.label(cfg),
-               sampler=sampler or family.default_sampler, seeds=f"{seeds[0]}-{seeds[-1]}",
+    if world > 1:
+        counted = torch.as_tensor(distributed.gather_by_seed(counted[None].numpy(), [rank]).sum(0))
+    res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=mean_nfe(*counted.tolist()), alpha=alpha,
+               family=family.name, method=family.label(sampler or family.default_sampler), knobs=family.knobs(),
+               compute=compute.label(cfg), sampler=sampler or family.default_sampler, seeds=f"{seeds[0]}-{seeds[-1]}",
                total_s=round(time.time() - t0, 3),
                out_of_range=float(counts[0] / counts[2]) if counts[2] else None,
                far_out=float(counts[1] / counts[2]) if counts[2] else None)

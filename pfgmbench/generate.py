@@ -21,7 +21,7 @@ from pfgmbench.images_io import png_name, save_grid, save_png, save_points_plot,
 from pfgmbench.physics import build_family
 from pfgmbench.progress import Progress
 from pfgmbench.provenance import git_commit
-from pfgmbench.solvers import SOLVERS, Counting
+from pfgmbench.solvers import SOLVERS, Counting, mean_nfe
 
 MANIFEST = "manifest.json"
 
@@ -38,8 +38,18 @@ class SeedGenerators:
     def randint(self, high, device="cpu"):
         return torch.stack([torch.randint(high, (), generator=g) for g in self.gens]).to(device)
 
-    def prior(self, family, device="cpu"):
-        return torch.cat([family.prior((1, *family.shape), g) for g in self.gens]).to(device)
+    def prior(self, family, device="cpu", sampler=None):
+        return torch.cat([family.prior((1, *family.shape), g, sampler) for g in self.gens]).to(device)
+
+
+def rank_share(seeds, batch, coupled=False):
+    """This rank's seeds: every world-th seed; for batch-coupled (adaptive) samplers, every world-th
+    batch of `batch` seeds instead, so that a seed's batch never depends on the number of ranks."""
+    rank, world = distributed.rank(), distributed.world_size()
+    if not coupled:
+        return seeds[rank::world]
+    chunks = [seeds[i:i + batch] for i in range(0, len(seeds), batch)]
+    return [s for c in chunks[rank::world] for s in c]
 
 
 def network_model(net, cfg=None):
@@ -68,9 +78,10 @@ def generate(family, model, seeds, steps, sampler=None, num_classes=0, device="c
     """Samples for `seeds` (one batch): (float64 samples in data space, labels or None, NFE per sample).
 
     model(x, t, labels) is the network; alpha > 0 adds PFGM++'s step noise before each step, its
-    eps drawn from the per-seed generators."""
+    eps drawn from the per-seed generators (as is the noise of ancestral samplers)."""
+    sampler = check_sampler(family, sampler)
     gens = SeedGenerators(seeds)
-    x0 = gens.prior(family, device)
+    x0 = gens.prior(family, device, sampler)
     labels = None
     if num_classes:
         cls = gens.randint(num_classes, device) if class_label is None else torch.full(
@@ -81,8 +92,9 @@ def generate(family, model, seeds, steps, sampler=None, num_classes=0, device="c
     if alpha:
         def hook(x, t):
             return family.step_noise(x, t, alpha, gens.randn(x.shape[1:], device))
-    solve = SOLVERS[check_sampler(family, sampler)]
-    x = solve(family.velocity(counter), family.grid(steps, device), x0, hook)
+    solve = SOLVERS[family.samplers[sampler]]
+    x = solve(family.velocity(counter, sampler), family.grid(steps, device, sampler), x0, hook=hook,
+              noise=lambda shape: gens.randn(shape, device), **family.solver_options(sampler))
     return family.to_data(x), labels, counter.nfe
 
 
@@ -162,7 +174,9 @@ def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto
     steps = int(steps or cfg["sample"]["steps"])
     batch = int(batch or cfg["sample"]["batch"])
     settings = {"checkpoint_sha256": file_sha256(ckpt), "family": family.name, **family.knobs(),
-                "sampler": sampler, "steps": steps, "alpha": alpha, "quant_bits": quant_bits,
+                "sampler": sampler, "steps": steps,
+                "batch": batch if sampler in family.batch_coupled else None,   # a seed's sample depends on it
+                "alpha": alpha, "quant_bits": quant_bits,
                 "quant_rule": quant_rule if quant_bits else None, "class": class_label, "format": fmt,
                 "compute": compute.label(cfg)}
     _check_manifest(out, settings, overwrite)
@@ -171,15 +185,22 @@ def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto
         write_json(out / MANIFEST, {"settings": settings, "checkpoint": str(ckpt), "commit": git_commit()})
     distributed.barrier()
     is_image = len(shape) == 3
-    mine = seeds[distributed.rank()::distributed.world_size()]
-    if fmt == "png" and is_image:
-        mine = [s for s in mine if not (out / png_name(s)).exists()]   # resume: skip finished seeds
+    mine = rank_share(seeds, batch, sampler in family.batch_coupled)
+    if fmt == "png" and is_image:   # resume: skip finished seeds (whole batches for batch-coupled samplers)
+        done = {s for s in mine if (out / png_name(s)).exists()}
+        if sampler in family.batch_coupled:
+            chunks = [mine[i:i + batch] for i in range(0, len(mine), batch)]
+            mine = [s for c in chunks if not all(x in done for x in c) for s in c]
+        else:
+            mine = [s for s in mine if s not in done]
 
-    t0, nfe, kept = time.time(), None, []
+    t0, kept = time.time(), []
+    counted = torch.zeros(2, dtype=torch.float64)   # [sum of NFE over samples, samples]
     bar = Progress("sample", len(mine), "images", enabled=progress)
     for chunk, x, nfe in sample_images(net, cfg, shape, ncls, mine, steps, batch, dev, alpha, bar.advance,
                                        sampler, class_label):
         x = x.cpu()
+        counted += torch.tensor([nfe * len(chunk), len(chunk)], dtype=torch.float64)
         if fmt == "png" and is_image:
             for s, img in zip(chunk, to_uint8(x)):
                 save_png(out / png_name(s), img)
@@ -189,8 +210,9 @@ def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto
     wall = time.time() - t0
     if kept or (fmt == "npz" or not is_image):
         _gather_npz(out, seeds, mine, kept, is_image)
-    new = _count(len(mine))
-    nfe = _first_nfe(nfe)
+    counted = _summed(counted)
+    new = int(counted[1])
+    nfe = mean_nfe(*counted.tolist()) if new else None
     distributed.barrier()
     if distributed.is_main():
         _write_grid(out, seeds, shape, cfg)
@@ -200,22 +222,12 @@ def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto
             "wall_s": round(wall, 3), **quant}
 
 
-def _count(n):
-    """The number of newly generated images over all ranks."""
-    if not distributed.world_size() > 1:
-        return n
-    t = torch.tensor([n], dtype=torch.int64, device=distributed.device())
-    torch.distributed.all_reduce(t)
-    return int(t.item())
-
-
-def _first_nfe(nfe):
-    """The NFE per sample, as counted (ranks without new images learn it from the others)."""
+def _summed(t):
+    """A tensor summed over ranks (the counts of newly generated images and their NFE)."""
     if distributed.world_size() > 1:
-        t = torch.tensor([-1 if nfe is None else nfe], dtype=torch.int64, device=distributed.device())
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        nfe = int(t.item())
-    return None if nfe is None or nfe < 0 else nfe
+        t = t.to(distributed.device())
+        torch.distributed.all_reduce(t)
+    return t.cpu()
 
 
 def _gather_npz(out, seeds, mine, kept, is_image):

@@ -24,7 +24,7 @@ from pfgmbench.data import load_dataset
 from pfgmbench.errors import UserError
 from pfgmbench.loss import loss as family_loss
 from pfgmbench.model import build_network
-from pfgmbench.physics import build_family
+from pfgmbench.physics import build_family, family_class
 from pfgmbench.progress import Progress
 from pfgmbench.provenance import git_commit, now as timestamp
 
@@ -93,6 +93,7 @@ class Trainer:
         self.use_aug = t_cfg["augment_p"] > 0
         if self.use_aug and cfg["net"].get("augment_dim", 0) != 9:
             raise UserError("train.augment_p > 0 needs net.augment_dim=9 (the augmentation labels)")
+        family_class(cfg["physics"]["family"]).fit_to_data(cfg, self.ds)   # e.g. PFGM's M, z_max from the data
         self.family = build_family(cfg, self.ds.shape)
         compute.set_matmul_precision(cfg)
         torch.manual_seed(t_cfg["seed"])
@@ -155,7 +156,7 @@ class Trainer:
         aug_labels = None
         if self.use_aug:
             y, aug_labels = augment(y, t_cfg["augment_p"], self.gen)
-        ex = self.family.training_example(y, self.gen)     # t, x, target, weight for the global batch
+        ex = self.family.training_example(y, self.gen, self._draw_data)   # t, x, target, weight: global batch
         ex.x = compute.memory_format(self.cfg, ex.x)
 
         per_rank = B // self.world
@@ -179,28 +180,44 @@ class Trainer:
             total = t.item()
         if not math.isfinite(total):
             return total
-        for g in self.opt.param_groups:   # linear warm-up measured in images (EDM)
-            g["lr"] = t_cfg["lr"] * min(self.images / max(t_cfg["lr_rampup_kimg"] * 1000, 1e-8), 1)
+        for g in self.opt.param_groups:
+            g["lr"] = learning_rate(t_cfg, self.images)
         for p in self.net.parameters():
             if p.grad is not None:
                 torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+        if t_cfg["grad_clip"] > 0:   # the score-SDE recipe (PFGM's): clip the global gradient norm
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), t_cfg["grad_clip"])
         self.opt.step()
         self.update_ema()
         self.images += B
         return total / B
 
+    def _draw_data(self, n):
+        """n more training points, drawn with the run's generator (for targets over a large batch)."""
+        idx = torch.randint(len(self.ds), (n,), generator=self.gen, device=self.gen.device).cpu()
+        return self.ds.batch(idx).to(self.dev)
+
     def update_ema(self):
-        """EMA with half-life in images, ramped up early in training (EDM)."""
-        t_cfg = self.cfg["train"]
-        halflife = t_cfg["ema_halflife_kimg"] * 1000
-        if t_cfg["ema_rampup_ratio"]:
-            halflife = min(halflife, self.images * t_cfg["ema_rampup_ratio"])
-        beta = 0.5 ** (self.B / max(halflife, 1e-8))
+        beta = ema_beta(self.cfg["train"], self.images, self.B)
         with torch.no_grad():
             for pe, pn in zip(self.ema.parameters(), self.net.parameters()):
                 pe.copy_(pn.detach().lerp(pe, beta))
             for be, bn in zip(self.ema.buffers(), self.net.buffers()):
                 be.copy_(bn)
+
+
+def learning_rate(t_cfg, images):
+    """EDM's linear warm-up measured in images: lr * min(images / (lr_rampup_kimg * 1000), 1)."""
+    return t_cfg["lr"] * min(images / max(t_cfg["lr_rampup_kimg"] * 1000, 1e-8), 1)
+
+
+def ema_beta(t_cfg, images, batch):
+    """EMA decay per step of `batch` images (EDM): beta = 0.5^(batch / h), with the half-life h in
+    images, h = ema_halflife_kimg * 1000, ramped up early as h = min(h, images * ema_rampup_ratio)."""
+    halflife = t_cfg["ema_halflife_kimg"] * 1000
+    if t_cfg["ema_rampup_ratio"]:
+        halflife = min(halflife, images * t_cfg["ema_rampup_ratio"])
+    return 0.5 ** (batch / max(halflife, 1e-8))
 
 
 def _crossed(images, B, every):

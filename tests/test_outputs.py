@@ -120,7 +120,9 @@ def test_one_seed_syntax_version_and_help_examples(tmp_path):
                 "--set", "train.snapshot_kimg=0.128", "--num", "8", "--steps", "2", "--runs-dir", tmp_path / "runs",
                 "--out", tmp_path / "s.csv", "--quiet")
     assert p.returncode == 0, p.stderr
-    assert sorted(set(int(x.split(",")[11]) for x in (tmp_path / "s.csv").read_text().splitlines()[1:])) == [0, 1]
+    import pandas as pd
+
+    assert sorted(pd.read_csv(tmp_path / "s.csv")["seed"].unique()) == [0, 1]
     assert_clean_error(run_cli("sweep-d", "--seeds", "2-0", "--out", tmp_path / "x.csv"), "seed")
     v = run_cli("--version")
     assert v.returncode == 0 and "pfgmbench" in v.stdout

@@ -28,6 +28,8 @@ class FeatureSink:
         self.probs.append(p)
 
     def result(self):
+        if not self.feats:   # a rank with no samples (torchrun, few batches): the detector's dimensions
+            return np.zeros((0, 2048)), np.zeros((0, 1008))
         return np.concatenate(self.feats), np.concatenate(self.probs)
 
 

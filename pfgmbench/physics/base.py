@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from pfgmbench.errors import UserError
+
 
 @dataclass
 class TrainingExample:
@@ -31,9 +33,11 @@ class TrainingExample:
 
 class Family:
     name = None                       # registry key: config physics.family and the CSV 'family' column
-    samplers = ("heun", "euler")      # solvers this family's velocity can be integrated with
+    samplers = {"heun": "heun", "euler": "euler"}   # sampler name -> the generic solver it runs (solvers.py)
     default_sampler = "heun"
+    batch_coupled = ()                # samplers whose steps are shared by a batch (adaptive ones)
     knob_names = ()                   # config physics keys that identify a row (CSV knobs)
+    defaults = {}                     # this family's own physics keys, merged into presets that use it
 
     def __init__(self, cfg, data_shape):
         """`cfg`: the resolved config (its physics and sample sections); `data_shape`: one example's shape."""
@@ -53,9 +57,22 @@ class Family:
     def check_config(cls, cfg):
         """Raise UserError when the config's physics section does not suit this family."""
 
+    # --- the authors' checkpoints (importer.py): their preconditioner class and its recorded knobs ---
+    authors_precond = None            # the class name of this family's network in EDM's layout, if any
+
+    @classmethod
+    def from_authors(cls, get, D, source):
+        """The physics knobs recorded on the authors' preconditioner (`get(name)` reads an attribute,
+        else its constructor argument, else EDM's default) -> (physics section updates, recorded D or None)."""
+        raise UserError(f"{source}: family {cls.name} has no counterpart in the authors' checkpoints")
+
+    def to_authors(self):
+        """(class name, attributes, constructor arguments) of this model's preconditioner in EDM's layout."""
+        raise UserError(f"family {self.name} has no preconditioner in EDM's layout (EDM, PFGM++, VP and VE do)")
+
     # --- identity in tables ---
-    def label(self):
-        """The method's name in tables, e.g. 'PFGM++'."""
+    def label(self, sampler=None):
+        """The method's name in tables, e.g. 'PFGM++' ('DDIM' for a VP model sampled with DDIM)."""
         raise NotImplementedError
 
     def knobs(self):
@@ -68,8 +85,15 @@ class Family:
         identity by default. Raises UserError when a value has no counterpart at this N."""
         return dict(knobs)
 
+    @classmethod
+    def fit_to_data(cls, cfg, dataset):
+        """Fill knobs the paper derives from the data (PFGM's M, z_max) before training; default: none."""
+        return cfg
+
     # --- training ---
-    def training_example(self, y, generator):
+    def training_example(self, y, generator, draw_data=None):
+        """A TrainingExample for the minibatch y; `draw_data(n)` gives n more training points for
+        targets that need a large batch (PFGM)."""
         raise NotImplementedError
 
     def head(self, backbone, label_dim=0):
@@ -81,17 +105,21 @@ class Family:
         return channels, channels
 
     # --- sampling ---
-    def prior(self, shape, generator):
+    def prior(self, shape, generator, sampler=None):
         """Starting states of sampling for a batch `shape` = (B, *data_shape), float64."""
         raise NotImplementedError
 
-    def grid(self, steps, device="cpu"):
+    def grid(self, steps, device="cpu", sampler=None):
         """The solver's time grid (float64), from the prior's time to the end."""
         raise NotImplementedError
 
-    def velocity(self, model):
+    def velocity(self, model, sampler=None):
         """dx/dt as a function of (x, t) given `model(x, t_batch) -> network output` (float64 state)."""
         raise NotImplementedError
+
+    def solver_options(self, sampler):
+        """Extra keyword arguments for the solver (e.g. RK45 tolerances)."""
+        return {}
 
     def step_noise(self, x, t, alpha, eps):
         """PFGM++'s robustness test: x <- x + alpha t_i eps before each step."""

@@ -141,12 +141,32 @@ class PFGMPP(Family):
         super().__init__(cfg, data_shape)
         self.D = float(self.physics["D"])
 
-    def label(self):
+    def label(self, sampler=None):
         return "EDM" if is_edm(self.D) else "PFGM++"
 
     @classmethod
     def check_config(cls, cfg):
         cfg["physics"]["D"] = parse_D(cfg["physics"]["D"])
+
+    authors_precond = "EDMPrecond"
+
+    @classmethod
+    def from_authors(cls, get, D, source):
+        """EDM's own EDMPrecond is D = inf; the PFGM++ fork's records pfgmpp=True and its D."""
+        recorded = math.inf if not get("pfgmpp") else (None if get("D") is None else float(get("D")))
+        if recorded is not None and D is not None and D != recorded:
+            raise UserError(f"{source} was trained with D={recorded:g}, but D={D:g} was requested; "
+                            f"drop --D or pass --D {recorded:g}")
+        if recorded is None and D is None:
+            raise UserError(f"{source} is a PFGM++ model that does not record its D; pass --D (the value it "
+                            "was trained with, e.g. --D 2048)")
+        return {"D": recorded if recorded is not None else D, "sigma_data": float(get("sigma_data"))}, recorded
+
+    def to_authors(self):
+        fork = {} if is_edm(self.D) else {"pfgmpp": True, "D": int(self.D) if self.D.is_integer() else self.D}
+        knobs = {"sigma_min": 0, "sigma_max": math.inf, "sigma_data": float(self.physics["sigma_data"])}
+        attrs = {**fork, **knobs, **({"N": self.N} if fork else {})}
+        return "EDMPrecond", attrs, {**fork, **knobs}
 
     @classmethod
     def proxy_knobs(cls, knobs, N, paper_N):
@@ -160,7 +180,7 @@ class PFGMPP(Family):
                             f"N={paper_N}); drop it or pass --absolute")
         return {"D": round(proxy, 4)}
 
-    def training_example(self, y, generator):
+    def training_example(self, y, generator, draw_data=None):
         p = self.physics
         sigma = draw_sigma(y.shape[0], p["P_mean"], p["P_std"], generator, y.device)
         x = perturb(y, sigma, self.D, generator)
@@ -171,14 +191,14 @@ class PFGMPP(Family):
 
         return EDMPrecond(backbone, sigma_data=self.physics["sigma_data"], label_dim=label_dim)
 
-    def prior(self, shape, generator):
+    def prior(self, shape, generator, sampler=None):
         return prior(shape, self.sampling["sigma_max"], self.D, generator=generator)
 
-    def grid(self, steps, device="cpu"):
+    def grid(self, steps, device="cpu", sampler=None):
         s = self.sampling
         return edm_sigma_steps(steps, s["sigma_min"], s["sigma_max"], s["rho"], device)
 
-    def velocity(self, model):
+    def velocity(self, model, sampler=None):
         """The probability-flow ODE in sigma: dx/dsigma = (x - D(x; sigma)) / sigma (EDM eq. 3)."""
         def v(x, t):
             ones = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)

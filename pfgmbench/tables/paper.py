@@ -13,6 +13,12 @@ def key(family, knobs=None, cond=False, sampler=None):
     return (family, tuple(sorted((knobs or {}).items())), bool(cond), sampler)
 
 
+# The baselines PFGM++ Table 1 cites, as the models that make them here (family, sampler).
+DDPM, DDIM = key("vp", sampler="ddpm"), key("vp", sampler="ddim")
+VP_ODE, VP_SDE, VE_ODE = key("vp", sampler="rk45"), key("vp", sampler="sde"), key("ve", sampler="rk45")
+PFGM = key("pfgm")
+NAMES = {DDPM: "DDPM", DDIM: "DDIM", VP_ODE: "VP-ODE", VP_SDE: "VP-SDE", VE_ODE: "VE-ODE", PFGM: "PFGM"}
+
 # PFGM++ Table 1, CIFAR-10: (Min FID, Top-3 avg FID, NFE).
 TABLE1 = {
     "source": "PFGM++ (Xu et al., ICML 2023), Table 1, CIFAR-10 32x32, FID on 50k samples",
@@ -22,10 +28,25 @@ TABLE1 = {
         key("pfgmpp", {"D": 2048}): (1.91, 1.93, 35), key("pfgmpp", {"D": 3072000}): (1.99, 2.02, 35),
         key("pfgmpp", {"D": INF}): (1.98, 2.00, 35),
         key("pfgmpp", {"D": 2048}, cond=True): (1.74, None, 35), key("pfgmpp", {"D": INF}, cond=True): (1.79, None, 35),
+        # cited by the paper from earlier work (shown as ours when a sweep has the model)
+        DDPM: (3.17, None, 1000), DDIM: (4.67, None, 50), VE_ODE: (5.29, None, 194), VP_ODE: (2.86, None, 134),
+        PFGM: (2.48, None, 104),
     },
-    # Baselines the paper cites (not its own runs): (name, FID, NFE).
-    "cited": [("DDPM", 3.17, 1000), ("DDIM", 4.67, 50), ("VE-ODE", 5.29, 194), ("VP-ODE", 2.86, 134),
-              ("PFGM", 2.48, 104)],
+    "cited": [],    # models with no counterpart here: (name, values per column)
+}
+
+# The PFGM paper's CIFAR-10 table (Inception Score, FID, NFE; the talk's slide), with the PFGM++
+# Table 1 rows for DDIM, DDPM, PFGM++ D=128 and EDM beside it (FID only there).
+PFGM_TABLE = {
+    "source": "PFGM (Xu et al., NeurIPS 2022), CIFAR-10 table (IS / FID / NFE); DDIM, DDPM, PFGM++ and EDM "
+              "rows from PFGM++ Table 1 (FID / NFE only)",
+    "resolution": "CIFAR-10 32x32", "N": 3072, "columns": ("IS ↑", "FID ↓", "NFE"), "higher_first": True,
+    "numbers": {
+        PFGM: (9.68, 2.35, 110), VP_SDE: (9.68, 2.41, 1000), VP_ODE: (9.47, 2.86, 134),
+        DDIM: (None, 4.67, 50), DDPM: (None, 3.17, 1000),
+        key("pfgmpp", {"D": 128}): (None, 1.92, 35), key("pfgmpp", {"D": INF}): (None, 1.98, 35),
+    },
+    "cited": [("StyleGAN2-ADA", (9.83, 2.92, 1)), ("Glow", (3.92, 48.9, 1))],
 }
 
 # PFGM++ Table 2, FFHQ 64x64: (Min FID, Top-3 avg FID, NFE).
@@ -50,6 +71,11 @@ TABLE3 = {
         key("pfgmpp", {"D": INF}): (1.97, 2.04, 2.16, 5.91, 50.09),
     },
 }
+
+# GenPhys proposes the Yukawa model but reports no benchmark numbers for it: measuring them is ours.
+GENPHYS = {"source": "GenPhys (Liu et al., 2023) proposes screened-Poisson (Yukawa) models but reports no "
+                     "benchmark numbers; every number here is ours", "resolution": "none (no paper numbers)",
+           "N": None, "columns": (), "numbers": {}, "cited": []}
 
 # The alpha (step noise) and step-count studies are figures in the paper: no numbers to show.
 ALPHA = {"source": "PFGM++ (Xu et al., ICML 2023), Figure (FID vs alpha, CIFAR-10): a figure, no table",

@@ -103,7 +103,10 @@ def header_lines(df, spec, what):
              f"Ours: preset `{df['preset'].iloc[0]}`, metric `{df['metric'].iloc[0]}` on n = {int(df['n'].iloc[0])} "
              f"samples {what}, mean ± std over training seeds ({seeds}); compute "
              f"{', '.join(sorted(set(df['compute'].astype(str))))}; commit {commits}."]
-    if scale == "proxy":
+    if spec.paper["N"] is None:
+        lines.append(f"Resolution: N = {int(df['N'].iloc[0])}; the paper has no numbers for these models, so the "
+                     "table compares our models with each other only.")
+    elif scale == "proxy":
         N = int(df["N"].iloc[0])
         lines.append(f"Resolution: proxy data with N = {N} instead of the paper's {spec.paper['resolution']} "
                      f"(N = {spec.paper['N']}); knobs mapped by the model family to keep the paper's ratio to N "
@@ -150,46 +153,57 @@ def render_best_table(df, spec):
         for row in spec_rows:
             if row.paper_key not in shown:
                 p = numbers.get(row.paper_key, (None,) * len(pcols))
-                lines.append("| " + " | ".join([f"{row.family} (not run)"]
+                lines.append("| " + " | ".join([f"{paper.NAMES.get(row.paper_key, row.family)} (not run)"]
                                                + [paper.knob_label(row.knob_dict[n]) if n in row.knob_dict else "–"
                                                   for n in names] + ["not run"] * len(names) + ["–"] * 3
                                                + [_num(v) for v in p] + ["–"]) + " |")
-    for name, fid, nfe in spec.paper.get("cited", []):
+    ours = {row_key(r) for _, r in agg.iterrows()}
+    for row in spec.optional:   # baselines the paper cites: ours when the results have them
+        if row.paper_key not in ours and row.paper_key in numbers:
+            cells = [f"{paper.NAMES.get(row.paper_key, row.family)} (cited)"] + ["–"] * len(names)
+            cells += ["not reproduced"] * len(names) + ["–"] * 3 + [_num(v) for v in numbers[row.paper_key]] + ["–"]
+            lines.append("| " + " | ".join(cells) + " |")
+    for name, values in spec.paper.get("cited", []):
         cells = [f"{name} (cited)"] + ["–"] * len(names) + ["not reproduced"] * len(names) + ["–"] * 3
-        cells += [f"{fid:g}"] + ["–"] * (len(pcols) - 2) + [str(nfe), "–"]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", ordering_note(agg, spec), ""]
+        lines.append("| " + " | ".join(cells + [_num(v) for v in values] + ["–"]) + " |")
+    lines += ["", ordering_note(agg, spec, metric in HIGHER_IS_BETTER), ""]
     return "\n".join(lines)
 
 
 def _label(r, names):
     k = parse_knobs(r["paper_knobs"])
-    return f"{r['method']} " + " ".join(f"{n}={paper.knob_label(k[n])}" for n in names if n in k)
+    return (f"{r['method']} " + " ".join(f"{n}={paper.knob_label(k[n])}" for n in names if n in k)).strip()
 
 
-def ordering_note(agg, spec):
+def ordering_note(agg, spec, higher=False):
     """Our ordering of the unconditional models against the paper's; gaps inside 2x the seed spread
     are 'not resolved'."""
+    col = spec.order_column
     part = agg[~agg["cond"].astype(bool)].copy()
-    part = part[[row_key(r) in spec.paper["numbers"] for _, r in part.iterrows()]]
+    with_paper = [spec.paper["numbers"].get(row_key(r), (None,) * (col + 1))[col] is not None
+                  for _, r in part.iterrows()]
+    if sum(with_paper) >= 2:      # compare with the paper on the rows it has numbers for
+        part = part[with_paper]
     if len(part) < 2:
         return ""
     names = knob_names(part)
-    ours = part.sort_values("best_mean")
-    paper_order = sorted(part.iterrows(), key=lambda kv: spec.paper["numbers"][row_key(kv[1])][0])
+    ours = part.sort_values("best_mean", ascending=not higher)
+    paper_order = [kv for kv in part.iterrows() if row_key(kv[1]) in spec.paper["numbers"]]
+    paper_order = sorted(paper_order, key=lambda kv: spec.paper["numbers"][row_key(kv[1])][col])
     best = ours.iloc[0]
     gaps = []
     for _, r in ours.iloc[1:].iterrows():
-        gap = r["best_mean"] - best["best_mean"]
+        gap = abs(r["best_mean"] - best["best_mean"])
         spread = max(r["best_std"], best["best_std"])
         if min(r["seeds"], best["seeds"]) < 2:
             verdict = "one seed: no spread to judge by, not resolved"
         else:
             verdict = "resolved" if gap > 2 * spread else "within 2× seed std, not resolved"
-        gaps.append(f"{_label(r, names)}: +{gap:.2f} ({verdict})")
+        gaps.append(f"{_label(r, names)}: {'-' if higher else '+'}{gap:.2f} ({verdict})")
+    theirs = (". Paper, best first: " + ", ".join(_label(r, names) for _, r in paper_order)) if paper_order else (
+        ". The paper has no numbers to compare with")
     return ("**Ordering.** Ours, best first: " + ", ".join(_label(r, names) for _, r in ours.iterrows())
-            + ". Paper, best first: " + ", ".join(_label(r, names) for _, r in paper_order)
-            + f". Gaps to our best ({_label(best, names)}): " + "; ".join(gaps) + ".")
+            + theirs + f". Gaps to our best ({_label(best, names)}): " + "; ".join(gaps) + ".")
 
 
 def _x(values):

@@ -30,16 +30,30 @@ def default_out_dir(what, scale):
 
 
 def reproduce(what, scale, seeds=None, out_dir=None, runs_dir="runs", inception=None, ref_stats=None, kimg=None,
-              num=None, device="auto", progress=True, log=default_log):
+              num=None, device="auto", progress=True, log=default_log, from_checkpoints=None):
     """Run table `what` at `scale`; returns its Markdown."""
+    if what == "genphys":   # the s-generative table, then the Yukawa studies on a 2-D toy and on digits
+        from pfgmbench.genphys.report import write_table
+
+        root = Path(out_dir or default_out_dir(what, scale))
+        parts = [write_table(root)]
+        for sub in ("genphys-toy", "genphys-digits"):
+            parts.append(reproduce(sub, scale, seeds, str(root / sub), runs_dir, inception, ref_stats, kimg, num,
+                                   device, progress, log))
+        md = "\n".join(parts)
+        write_text(root / "genphys.md", md)
+        return md
     spec = table_spec(what)
     sc = spec.scale(scale)
     out = Path(out_dir or default_out_dir(what, scale))
     if out.exists() and not out.is_dir():
         raise UserError(f"--out-dir {out} is a file; pass a folder")
     t0 = time.time()
+    if from_checkpoints and not spec.stress:
+        raise UserError(f"--from-checkpoints works for the robustness tables (table3, alpha, steps), not {what}")
     if spec.stress:
-        md, rows = _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, device, progress, log)
+        md, rows = _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, device, progress, log,
+                           from_checkpoints)
     else:
         md, rows = _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num, device, progress, log)
     prov_path = out / "provenance.json"
@@ -66,10 +80,11 @@ def _mappable(rows, preset, sets, paper_N, log):
 
 def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num, device, progress, log):
     csv_path = out / "results.csv"
-    groups = [(sc.preset, [r for r in spec.rows if not r.cond])]
-    if sc.cond_preset:
-        groups.append((sc.cond_preset, [r for r in spec.rows if r.cond]))
-    for preset, rows in groups:
+    groups = {}
+    for r in spec.rows:   # one sweep per preset: the table's, its conditional one, or a family's own
+        preset = sc.cond_preset if r.cond else sc.family_presets.get(r.family, sc.preset)
+        groups.setdefault(preset, []).append(r)
+    for preset, rows in groups.items():
         rows = _mappable(rows, preset, sc.sets, sc.paper_N, log)
         if not rows:
             continue
@@ -78,6 +93,7 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
                        device=device, table=spec.name, paper_N=sc.paper_N)
         run_sweep(sw, csv_path, progress=progress, log=log)
     df = load_results(csv_path, spec.name)
+    df = _with_optional_rows(df, spec, out.parent, scale)
     md = render.render_best_table(df, spec)
     write_text(out / f"{spec.name}.md", md)
     render.plot_metric_vs_knob(df, spec, out / f"{spec.name}_metric_vs_knob.png")
@@ -85,18 +101,45 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
     return md, int(len(df))
 
 
-def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, device, progress, log):
-    from pfgmbench.evaluate import device_for
-    from pfgmbench.tables.robustness import load_robustness, run_robustness
+def _with_optional_rows(df, spec, root, scale):
+    """A table's optional rows (e.g. Table 1's cited baselines) from the other tables' results beside
+    it, when they ran the same models at this scale."""
+    import pandas as pd
 
-    source = table_spec(spec.source_table)
-    sweep_dir = out.parent / f"{source.name}-{scale}"   # the source table's run beside this output
-    if not (sweep_dir / "results.csv").exists():
-        log(f"no {source.name} sweep in {sweep_dir}: running it first (resumable)")
-        reproduce(source.name, scale, seeds, str(sweep_dir), runs_dir, inception, ref_stats, None, None, device,
-                  progress, log)
+    keys = {r.paper_key for r in spec.optional}
+    if not keys:
+        return df
+    for other in sorted(root.glob(f"*-{scale}/results.csv")):
+        if other.parent.name == f"{spec.name}-{scale}":
+            continue
+        try:
+            o = load_results(other)
+        except UserError:
+            continue
+        o = o[[render.row_key(r) in keys for _, r in o.iterrows()]]
+        if not o.empty:
+            df = pd.concat([df, o.assign(table=spec.name)], ignore_index=True)
+    return df
+
+
+def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, device, progress, log,
+            from_checkpoints=None):
+    from pfgmbench.evaluate import device_for
+    from pfgmbench.tables.robustness import checkpoint_sources, load_robustness, run_robustness
+
     knobs = [r.knob_dict for r in spec.rows if not r.cond]
-    run_robustness(spec.stress, list(spec.stress_values), sweep_dir / "results.csv", out / "results.csv", None,
+    if from_checkpoints:   # the authors' released models, imported safely: no training
+        sources = checkpoint_sources(from_checkpoints)
+        metric = sc.metric
+    else:
+        source = table_spec(spec.source_table)
+        sweep_dir = out.parent / f"{source.name}-{scale}"   # the source table's run beside this output
+        if not (sweep_dir / "results.csv").exists():
+            log(f"no {source.name} sweep in {sweep_dir}: running it first (resumable)")
+            reproduce(source.name, scale, seeds, str(sweep_dir), runs_dir, inception, ref_stats, None, None, device,
+                      progress, log)
+        sources, metric = sweep_dir / "results.csv", None
+    run_robustness(spec.stress, list(spec.stress_values), sources, out / "results.csv", metric,
                    num or sc.num, "paper", knobs, str(device_for(device)), inception, ref_stats, progress, log,
                    table=spec.name)
     df = load_robustness(out / "results.csv", spec.stress)

@@ -69,7 +69,7 @@ def _fmt(v):
 
 
 # One row per (table, model, seed, checkpoint, stress setting), with what produced it.
-COLUMNS = ["cell", "table", "preset", "scale", "family", "method", "knobs", "paper_knobs", "variant", "cond", "N",
+COLUMNS = ["cell", "table", "preset", "scale", "data", "family", "method", "knobs", "paper_knobs", "variant", "cond", "N",
            "seed", "kimg", "checkpoint", "metric", "value", "n", "floor", "floor_n", "sampler", "steps", "nfe",
            "alpha", "quant_bits", "quant_rule", "quantised_tensors", "quantised_params", "out_of_range", "far_out",
            "mode", "reference", "detector", "compute", "train_wall_s", "eval_s", "commit", "timestamp"]
@@ -100,7 +100,8 @@ def row_from(res, key, table, cfg, paper_knobs, N, train_wall, variant=""):
     from pfgmbench.provenance import git_commit, now
 
     return {
-        "cell": key, "table": table, "preset": cfg["preset"], "scale": cfg["scale"], "family": res["family"],
+        "cell": key, "table": table, "preset": cfg["preset"], "scale": cfg["scale"], "data": cfg["data"]["name"],
+        "family": res["family"],
         "method": res["method"], "knobs": format_knobs(res["knobs"]), "paper_knobs": format_knobs(paper_knobs),
         "variant": variant, "cond": int(bool(cfg["data"]["cond"])), "N": N, "seed": cfg["train"]["seed"],
         "kimg": res["kimg"], "checkpoint": res["checkpoint"], "metric": res["metric"], "value": res["value"],

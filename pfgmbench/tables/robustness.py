@@ -30,6 +30,41 @@ def source_checkpoints(sweep_csv, paper_knobs=None):
     return df.loc[pick].to_dict("records")
 
 
+def checkpoint_sources(folder, import_to=None, D=None):
+    """Sources for a robustness table straight from checkpoints, no training: every run folder under
+    `folder`, after importing the authors' files there (*.pkl, *.pt) into `import_to` (default
+    folder/imported). Knobs are used as the paper's (paper scale)."""
+    from pathlib import Path
+
+    from pfgmbench.data import data_N
+    from pfgmbench.importer import import_checkpoint
+    from pfgmbench.physics import family_class
+    from pfgmbench.run_folder import is_run
+    from pfgmbench.tables.results import format_knobs
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"--from-checkpoints {folder}: not a folder; put the authors' .pkl / .pt files there")
+    target = Path(import_to or folder / "imported")
+    for f in sorted(list(folder.glob("*.pkl")) + list(folder.glob("*.pt"))):
+        dest = target / f.stem
+        if not is_run(dest):
+            import_checkpoint(f, dest, D=D)
+    runs = sorted({p.parent for p in folder.rglob("config.yaml")})
+    if not runs:
+        raise UserError(f"no checkpoints in {folder}: expected the authors' .pkl / .pt files or run folders")
+    out = []
+    for i, run in enumerate(runs):
+        snap = checkpoint.latest_snapshot(run)
+        cfg = checkpoint.load(snap, checkpoint.SNAPSHOT_FORMAT)["config"]
+        fam = family_class(cfg["physics"]["family"])
+        knobs = format_knobs({k: cfg["physics"][k] for k in fam.knob_names})
+        out.append({"checkpoint": str(snap), "family": fam.name, "paper_knobs": knobs, "knobs": knobs,
+                    "sampler": "", "variant": "", "seed": i, "N": data_N(cfg["data"]), "train_wall_s": None,
+                    "metric": None})
+    return out
+
+
 def parse_values(kind, text):
     try:
         vals = [float(v) for v in str(text).split(",") if v.strip()]
@@ -59,8 +94,10 @@ def run_robustness(kind, values, sweep_csv, out_csv, metric=None, num=1000, quan
         raise UserError(f"unknown robustness kind '{kind}'; choose {', '.join(KINDS)}")
     if quant_rule not in RULES:
         raise UserError(f"--quant-rule must be one of {', '.join(RULES)}")
-    sources = source_checkpoints(sweep_csv, paper_knobs)
+    sources = source_checkpoints(sweep_csv, paper_knobs) if not isinstance(sweep_csv, list) else sweep_csv
     metric = metric or sources[0]["metric"]
+    if metric is None:
+        raise UserError("give --metric (e.g. fid) when the models come from checkpoints")
     table_name = table or kind
     results = ResultsCSV(out_csv, COLUMNS, write=distributed.is_main())
     done = results.keys()

@@ -20,6 +20,7 @@ class Row:
     knobs: tuple = ()              # the paper's knob values, as ((name, value), ...)
     cond: bool = False
     sampler: Optional[str] = None
+    steps: Optional[int] = None    # sampler steps for this row (default: the table's / the preset's)
 
     @property
     def knob_dict(self):
@@ -47,6 +48,7 @@ class Scale:
     steps: Optional[int] = None
     paper_N: Optional[int] = None              # the paper data set's N whose knobs the proxy mirrors
     sets: tuple = ()
+    family_presets: dict = field(default_factory=dict)   # a preset per family where it differs
 
 
 @dataclass
@@ -59,6 +61,8 @@ class TableSpec:
     stress: Optional[str] = None               # robustness tables: 'quant' | 'alpha' | 'steps'
     stress_values: tuple = ()
     source_table: Optional[str] = None         # robustness tables stress this table's models
+    optional: list = field(default_factory=list)   # rows shown as ours when a results file has them, else cited
+    order_column: int = 0                      # the paper column our metric is ranked against
 
     def scale(self, scale):
         if scale not in self.scales:
@@ -67,6 +71,10 @@ class TableSpec:
 
 
 TABLE1_ROWS = D_rows([64, 128, 2048, 3072000, INF]) + D_rows([2048, INF], cond=True)
+BASELINE_ROWS = [Row("vp", sampler="ddpm"), Row("vp", sampler="ddim", steps=50), Row("ve", sampler="rk45"),
+                 Row("vp", sampler="rk45"), Row("pfgm", sampler="rk45")]
+PFGM_ROWS = [Row("pfgm", sampler="rk45"), Row("vp", sampler="sde", steps=1000), Row("vp", sampler="rk45"),
+             Row("vp", sampler="ddim", steps=50), Row("vp", sampler="ddpm")] + D_rows([128, INF])
 TABLE2_ROWS = D_rows([128, 2048, 3072000, INF])
 ROBUST_ROWS = D_rows([64, 128, 2048, INF])
 
@@ -75,7 +83,25 @@ SPECS = {
         "table1", "PFGM++ Table 1", paper.TABLE1, TABLE1_ROWS,
         {"proxy": Scale("digits-table", "fd-digits", 1000, "0,1", cond_preset="digits-table"),
          "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0", cond_preset="cifar10-ncsnpp-cond",
-                        score_from_kimg=100000)}),
+                        score_from_kimg=100000)},
+        optional=BASELINE_ROWS),
+    "pfgm": TableSpec(
+        "pfgm", "PFGM's CIFAR-10 table: PFGM beside the score-SDE baselines, PFGM++ and EDM", paper.PFGM_TABLE,
+        PFGM_ROWS,
+        {"proxy": Scale("digits-table", "fd-digits", 1000, "0,1", family_presets={"pfgm": "digits-pfgm"}),
+         "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0", score_from_kimg=100000,
+                        family_presets={"pfgm": "cifar10-pfgm", "vp": "cifar10-vp"})},
+        order_column=1),
+    "genphys-digits": TableSpec(
+        "genphys-digits", "Yukawa (screened Poisson) models beside PFGM and PFGM++ on digits", paper.GENPHYS,
+        [Row("pfgm", sampler="rk45")] + [Row("yukawa", (("m", m),), sampler="rk45") for m in (0.1, 0.3, 1.0)]
+        + [Row("pfgmpp", (("D", 128.0),), steps=18)],
+        {"proxy": Scale("digits-pfgm", "fd-digits", 1000, "0,1")}),
+    "genphys-toy": TableSpec(
+        "genphys-toy", "Yukawa (screened Poisson) models beside PFGM and EDM on a 2-D toy (heart)", paper.GENPHYS,
+        [Row("pfgm", sampler="rk45")] + [Row("yukawa", (("m", m),), sampler="rk45") for m in (0.5, 1.0, 2.0)]
+        + [Row("pfgmpp", (("D", INF),), steps=18)],
+        {"proxy": Scale("toy-heart", "swd", 2000, "0,1,2")}),
     "table2": TableSpec(
         "table2", "PFGM++ Table 2", paper.TABLE2, TABLE2_ROWS,
         {"proxy": Scale("digits-table", "fd-digits", 1000, "0,1", steps=40, paper_N=12288),

@@ -96,15 +96,16 @@ def run_sweep(spec, csv_path, progress=True, log=default_log):
         train_wall = train_wall_s(folder) or round(time.time() - t0, 1)
         snaps = [(k, p) for k, p in checkpoint.list_snapshots(folder) if k >= spec.score_from_kimg - 1e-9]
         for kimg, snap in snaps:
+            steps = row.steps or spec.steps
             key = cell_key({"run": folder.name, "kimg": kimg, "metric": spec.metric, "num": spec.num,
-                            "steps": spec.steps or cfg["sample"]["steps"], "sampler": row.sampler,
+                            "steps": steps or cfg["sample"]["steps"], "sampler": row.sampler,
                             "table": spec.table, "ref": spec.ref_stats or spec.ref_dataset})
             if key in done:
                 continue
             if scorer is None:
                 scorer = Scorer(spec.metric, spec.ref_stats, spec.ref_dataset or reference_dataset(spec.metric, cfg),
                                 spec.mode, spec.inception, device=dev)
-            res = score_snapshot(scorer, snap, seeds, spec.steps, dev, progress=progress, sampler=row.sampler)
+            res = score_snapshot(scorer, snap, seeds, steps, dev, progress=progress, sampler=row.sampler)
             table.append(row_from(res, key, spec.table, cfg, row.knob_dict, N, train_wall, variant))
             done.add(key)
             new += 1
