@@ -392,7 +392,8 @@ def table(results_csv, table, out_md, plot):
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("what", type=click.Choice(["table1", "table2", "table3", "alpha", "steps", "pfgm", "genphys",
+@click.argument("what", type=click.Choice(["table1", "table1-long", "table1-dkept", "table1-regime", "table2", "table3",
+                                           "table3-all", "alpha", "alpha-regime", "steps", "pfgm", "genphys",
                                            "genphys-toy", "genphys-digits"]))
 @click.option("--scale", type=click.Choice(["proxy", "paper"]), default="proxy", show_default=True)
 @click.option("--seeds", default=None, help="Training seeds, e.g. 0-2 (default: proxy 0,1; paper 0).")

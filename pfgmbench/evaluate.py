@@ -13,15 +13,17 @@ from pfgmbench import checkpoint, compute, distributed
 from pfgmbench.data import load_dataset
 from pfgmbench.errors import UserError
 from pfgmbench.images_io import load_png_folder, to_uint8
+from pfgmbench.metrics.bootstrap import bootstrap_se
 from pfgmbench.physics import build_family
 from pfgmbench.progress import Progress
 from pfgmbench.solvers import mean_nfe
 
 IMAGE_METRICS = ("fid", "is")
 DIGIT_METRICS = ("fd-digits", "is-digits")
-TOY = ("mmd", "swd", "energy")
+TOY = ("mmd", "swd", "energy", "gmm-fd")
 METRICS = IMAGE_METRICS + DIGIT_METRICS + TOY
 HIGHER_IS_BETTER = ("is", "is-digits")
+BOOTSTRAP = {"fd-digits": 50, "swd": 20, "mmd": 20, "energy": 20, "gmm-fd": 50}   # resamples per value
 
 
 def load_samples(path):
@@ -44,10 +46,12 @@ class Scorer:
     """Holds what a metric needs (detector, reference) so a series of checkpoints reuses it."""
 
     def __init__(self, metric, ref_stats=None, ref_dataset=None, mode="legacy_tensorflow", inception=None,
-                 download=False, device="cpu"):
+                 download=False, device="cpu", bootstrap=None):
         if metric not in METRICS:
             raise UserError(f"unknown metric '{metric}'; choose one of {', '.join(METRICS)}")
         self.metric, self.mode, self.ref_dataset = metric, mode, ref_dataset
+        # the sampling error of each value (bootstrap over the samples): cheap for the proxy metrics
+        self.bootstrap = BOOTSTRAP.get(metric, 0) if bootstrap is None else int(bootstrap)
         self.info = {"metric": metric}
         if metric in IMAGE_METRICS:
             from pfgmbench.metrics import detector, fid
@@ -87,12 +91,15 @@ class Scorer:
             from pfgmbench.metrics import digits
 
             x = torch.as_tensor(np.asarray(samples))
+            if tuple(x.shape[1:]) == (1, 32, 32):   # the 32x32 regime proxy: scored at the classifier's 8x8
+                x = digits_to_8x8(x)
             if tuple(x.shape[1:]) != (1, 8, 8):
-                raise UserError(f"{m} scores 8x8 grey digits, got samples of shape {tuple(x.shape[1:])}")
-            r = digits.fd_digits(x) if m == "fd-digits" else digits.is_digits(x)
+                raise UserError(f"{m} scores 8x8 grey digits (or 32x32, pooled), got samples of shape "
+                                f"{tuple(x.shape[1:])}")
+            r = digits.fd_digits(x, self.bootstrap) if m == "fd-digits" else digits.is_digits(x)
             out = {"value": r["value"], "n": r["n"], "floor": r["floor"], "floor_n": r["floor_n"],
                    "classifier_accuracy": r["accuracy"], "detector": f"digits-cnn:{r['classifier_sha256'][:12]}",
-                   **({"std": r["std"]} if "std" in r else {})}
+                   "value_se": r.get("se"), **({"std": r["std"]} if "std" in r else {})}
         else:
             from pfgmbench.metrics.toy import TOY_METRICS
 
@@ -102,7 +109,8 @@ class Scorer:
                                 f"'{self.ref_dataset}' ({tuple(self.train.shape[1:])})")
             fn = TOY_METRICS[m]
             n = min(len(x), len(self.test))
-            out = {"value": fn(x, self.train), "n": len(x), "floor": fn(self.test[:n], self.train), "floor_n": n}
+            out = {"value": fn(x, self.train), "n": len(x), "floor": fn(self.test[:n], self.train), "floor_n": n,
+                   "value_se": bootstrap_se(lambda s: fn(s, self.train), x.numpy(), self.bootstrap)}
         out.update(self.info)
         out["eval_s"] = round(time.time() - t0, 3)
         return out
@@ -230,6 +238,12 @@ def min_and_top3(values):
     """PFGM++ tables: Min FID = best checkpoint; Top-3 avg = mean of the three best (lower is better)."""
     v = sorted(values)
     return (v[0], float(np.mean(v[:3]))) if v else (float("nan"), float("nan"))
+
+
+def digits_to_8x8(x):
+    """32x32 digit images (uint8) average-pooled 4x4 back to the 8x8 grid of the data and classifier."""
+    xf = torch.as_tensor(x).to(torch.float32) / 127.5 - 1
+    return to_uint8(torch.nn.functional.avg_pool2d(xf, 4))
 
 
 def reference_dataset(metric, cfg):

@@ -10,6 +10,8 @@ def load_dataset(cfg_data, split="train"):
     name = cfg_data["name"]
     if name == "digits":
         return digits.load(split)
+    if name == "digits32":
+        return digits.load_upsampled(split, 4)
     if synthetic.is_synthetic(name):
         return synthetic.load(name, split)
     if name in toys.TOYS:
@@ -18,7 +20,7 @@ def load_dataset(cfg_data, split="train"):
         return images.load_cifar10(cfg_data.get("root"), split, download=cfg_data.get("download", True))
     if name == "imagefolder":
         return images.load_image_folder(cfg_data.get("root"))
-    raise UserError(f"unknown data set '{name}'; choose digits, cifar10, imagefolder, synthetic[-CxHxW] or a toy "
+    raise UserError(f"unknown data set '{name}'; choose digits, digits32, cifar10, imagefolder, synthetic[-CxHxW] or a toy "
                     f"({', '.join(sorted(toys.TOYS))})")
 
 
@@ -30,6 +32,8 @@ def example_shape(cfg_data):
     name = cfg_data["name"]
     if name == "digits":
         return (1, 8, 8)
+    if name == "digits32":
+        return (1, 32, 32)
     if synthetic.is_synthetic(name):
         return synthetic.shape_of(name)
     if name == "cifar10":

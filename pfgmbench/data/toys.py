@@ -54,12 +54,20 @@ def _text(rng, n, text="PFGM"):
     return pts / np.abs(pts).max() * 1.8
 
 
+GMM1000_LATENT_STD, GMM1000_NOISE = 0.2, 0.01
+
+
+def gmm1000_projection():
+    """The fixed 10 x 1000 map of the gmm1000 toy (its metric needs it too)."""
+    return np.random.default_rng(1000).normal(0, 1, (10, 1000)) / math.sqrt(10)
+
+
 def _gmm1000(rng, n):
     """Two Gaussians (means +-1, std 0.2) in 10-d, mapped to N=1000 by a fixed matrix, + 0.01 noise."""
-    proj = np.random.default_rng(1000).normal(0, 1, (10, 1000)) / math.sqrt(10)
+    proj = gmm1000_projection()
     sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)[:, None]
-    z = sign + rng.normal(0, 0.2, (n, 10))
-    return z @ proj + rng.normal(0, 0.01, (n, 1000))
+    z = sign + rng.normal(0, GMM1000_LATENT_STD, (n, 10))
+    return z @ proj + rng.normal(0, GMM1000_NOISE, (n, 1000))
 
 
 TOYS = {"moons": (_moons, N_POINTS_2D), "8gaussians": (_eight_gaussians, N_POINTS_2D),

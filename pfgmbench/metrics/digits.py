@@ -135,8 +135,11 @@ def _quantised(x):
     return ((x * 127.5 + 128).clamp(0, 255).to(torch.uint8))
 
 
-def fd_digits(images):
-    """{'value', 'n', 'floor', 'floor_n', 'accuracy'}: FD vs train; floor = test vs train at min(n, 297)."""
+def fd_digits(images, bootstrap=0):
+    """{'value', 'n', 'floor', 'floor_n', 'accuracy', 'se'}: FD vs train; floor = test vs train at
+    min(n, 297); se = the standard deviation over `bootstrap` resamples of the samples (0: not computed)."""
+    from pfgmbench.metrics.bootstrap import bootstrap_se
+
     feats, _ = features_and_probs(images)
     ref = _ref_features()
     te = load_dataset({"name": "digits"}, split="test")
@@ -144,7 +147,8 @@ def fd_digits(images):
     floor_feats, _ = features_and_probs(_quantised(te.data[:n_floor]))
     _, acc, digest = classifier()
     return {"value": fd_from_features(feats, ref), "n": len(feats), "floor": fd_from_features(floor_feats, ref),
-            "floor_n": n_floor, "accuracy": acc, "classifier_sha256": digest}
+            "floor_n": n_floor, "accuracy": acc, "classifier_sha256": digest,
+            "se": bootstrap_se(lambda f: fd_from_features(f, ref), feats, bootstrap)}
 
 
 def is_digits(images, splits=10):

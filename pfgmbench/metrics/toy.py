@@ -45,3 +45,36 @@ def energy_distance(x, y):
 
 
 TOY_METRICS = {"mmd": mmd_rbf, "swd": sliced_w2, "energy": energy_distance}
+
+
+def gmm1000_fd(x, y=None):
+    """Distance of samples from the known gmm1000 mixture (0.5 N(+1, 0.04 I) + 0.5 N(-1, 0.04 I) in a
+    10-d subspace of R^1000, plus 0.01 noise), against its exact parameters rather than a finite
+    reference set. In the latent (least-squares) coordinates, each sample is given to the mode on its
+    side; the value is the mean over the two modes of the Fréchet distance to that exact component,
+    plus d (2 w - 1)^2 for mode weights (w, 1 - w), plus sum over the 990 other directions of
+    (std - 0.01)^2 for an isotropic fit. `y` is ignored (the reference is exact)."""
+    from pfgmbench.data.toys import GMM1000_LATENT_STD, GMM1000_NOISE, gmm1000_projection
+    from pfgmbench.metrics.frechet import frechet_distance
+
+    x = _as64(x).numpy()
+    P = gmm1000_projection()                                   # (10, 1000)
+    d = P.shape[0]
+    z = np.linalg.lstsq(P.T, x.T, rcond=None)[0].T             # latent coordinates (n, 10)
+    resid = x - z @ P
+    cov = GMM1000_LATENT_STD ** 2 * np.eye(d) + GMM1000_NOISE ** 2 * np.linalg.inv(P @ P.T)
+    plus = z.mean(1) > 0
+    modes = []
+    for side, sign in ((plus, 1.0), (~plus, -1.0)):
+        zs = z[side]
+        if len(zs) < 2:                        # a lost mode: as far as the other one (|2 * 1|^2 per axis)
+            modes.append(4.0 * d)
+        else:
+            modes.append(frechet_distance(zs.mean(0), np.cov(zs, rowvar=False), sign * np.ones(d), cov))
+    w = plus.mean()
+    off = x.shape[1] - d
+    s_r = np.sqrt((resid ** 2).sum(1).mean() / off)
+    return float(np.mean(modes) + d * (2 * w - 1) ** 2 + off * (s_r - GMM1000_NOISE) ** 2)
+
+
+TOY_METRICS["gmm-fd"] = gmm1000_fd

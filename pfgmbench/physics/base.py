@@ -80,6 +80,11 @@ class Family:
         return {k: self.physics[k] for k in self.knob_names}
 
     @classmethod
+    def note(cls, knobs):
+        """A remark tables print beside a row with these knobs (e.g. a heavy-tailed kernel); '' if none."""
+        return ""
+
+    @classmethod
     def proxy_knobs(cls, knobs, N, paper_N):
         """Map the paper's knob values (data dimension paper_N) to a proxy's data dimension N;
         identity by default. Raises UserError when a value has no counterpart at this N."""

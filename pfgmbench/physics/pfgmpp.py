@@ -168,6 +168,13 @@ class PFGMPP(Family):
         attrs = {**fork, **knobs, **({"N": self.N} if fork else {})}
         return "EDMPrecond", attrs, {**fork, **knobs}
 
+    THIN_TAIL_D = 16    # REFERENCE 9: P(R > s) decays like s^-D; below ~16 the radii are heavy-tailed
+
+    @classmethod
+    def note(cls, knobs):
+        D = float(knobs.get("D", math.inf))
+        return f"heavy-tailed kernel (D < {cls.THIN_TAIL_D})" if D < cls.THIN_TAIL_D else ""
+
     @classmethod
     def proxy_knobs(cls, knobs, N, paper_N):
         """D scaled so that D/N matches the paper: D_proxy = D_paper N / paper_N (inf stays inf)."""

@@ -46,12 +46,12 @@ def per_seed(df):
     higher = df["metric"].iloc[0] in HIGHER_IS_BETTER
     rows = []
     for ident, g in _identity(df).groupby(IDENTITY + ["seed"], dropna=False):
-        v = np.sort(g["value"].to_numpy())
-        if higher:
-            v = v[::-1]
+        order = np.argsort(-g["value"].to_numpy() if higher else g["value"].to_numpy(), kind="stable")
+        v = g["value"].to_numpy()[order]
+        se = pd.to_numeric(g["value_se"], errors="coerce").to_numpy()[order] if "value_se" in g else np.full(len(v), np.nan)
         last = g.iloc[0]
         rows.append(dict(zip(IDENTITY + ["seed"], ident), method=last["method"], knobs=last["knobs"],
-                         best=v[0], top3=v[:3].mean(), n_ckpt=len(v), nfe=int(g["nfe"].iloc[0]), n=int(g["n"].iloc[0]),
+                         best=v[0], best_se=se[0], top3=v[:3].mean(), n_ckpt=len(v), nfe=int(g["nfe"].iloc[0]), n=int(g["n"].iloc[0]),
                          floor=g["floor"].iloc[0] if "floor" in g else float("nan"),
                          floor_n=g["floor_n"].iloc[0] if "floor_n" in g else float("nan"),
                          far_out=pd.to_numeric(g["far_out"], errors="coerce").mean() if "far_out" in g else float("nan")))
@@ -72,6 +72,25 @@ def across_seeds(summary):
 
 def _pm(mean, std, seeds):
     return f"{mean:.2f} ± {std:.2f}" if seeds > 1 else f"{mean:.2f}"
+
+
+def _ci(stat):
+    return f"[{stat['lo']:.2f}, {stat['hi']:.2f}]" if stat else "–"
+
+
+def cell_stats(summary):
+    """Bootstrap statistics of each model's Min (over seeds and samples), keyed by identity."""
+    from pfgmbench.tables.stats import summarise_cells
+
+    cells = {}
+    for ident, g in summary.groupby(IDENTITY, dropna=False):
+        cells[ident] = (g["best"].to_numpy(), g["best_se"].to_numpy())
+    return summarise_cells(cells)
+
+
+def tail_note(r):
+    """The family's remark on a row's knobs (e.g. a heavy-tailed PFGM++ kernel), from the results row."""
+    return family_class(r["family"]).note(parse_knobs(r["knobs"]))
 
 
 def _num(v):
@@ -117,8 +136,11 @@ def header_lines(df, spec, what):
 
 
 def render_best_table(df, spec):
-    """Table 1 / 2 layout: Min and Top-3 over checkpoints per model, ours beside the paper's."""
-    agg = across_seeds(per_seed(df))
+    """Table 1 / 2 layout: Min and Top-3 over checkpoints per model, ours beside the paper's, with
+    95% intervals (bootstrap over seeds and samples), the table's resolution and claim verdicts."""
+    seeds = per_seed(df)
+    agg = across_seeds(seeds)
+    stats = cell_stats(seeds)
     metric = df["metric"].iloc[0]
     arrow = "↑" if metric in HIGHER_IS_BETTER else "↓"
     names = knob_names(df) or [k for r in spec.rows for k in r.knob_dict][:1]
@@ -130,8 +152,8 @@ def render_best_table(df, spec):
     lines.append(f"Paper columns: {spec.paper['source']} — the paper's numbers, not ours.")
     pcols = spec.paper["columns"]
     head = (["Method"] + [f"{n} (paper)" for n in names] + [f"{n} (ours, N={N})" for n in names]
-            + [f"Min {metric} {arrow} (ours)", f"Top-3 avg {metric} {arrow} (ours)", "NFE (ours)"]
-            + [f"{c} (paper)" for c in pcols] + ["samples with max abs > 2 (ours)"])
+            + [f"Min {metric} {arrow} (ours)", "95% interval (ours)", f"Top-3 avg {metric} {arrow} (ours)", "NFE (ours)"]
+            + [f"{c} (paper)" for c in pcols] + ["samples with max abs > 2 (ours)", "note"])
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     numbers = spec.paper["numbers"]
     for cond in (False, True):
@@ -145,28 +167,79 @@ def render_best_table(df, spec):
         for _, r in sorted(part.iterrows(), key=lambda kv: _sort_key(kv[1], spec)):
             p = numbers.get(row_key(r), (None,) * len(pcols))
             shown.add(row_key(r))
+            ident = tuple(r[c] for c in IDENTITY)
             lines.append("| " + " | ".join([r["method"] + (f" [{r['variant']}]" if r["variant"] else "")]
                                            + _knob_cells(r["paper_knobs"], names) + _knob_cells(r["knobs"], names)
-                                           + [_pm(r["best_mean"], r["best_std"], r["seeds"]),
-                                              _pm(r["top3_mean"], r["top3_std"], r["seeds"]), str(int(r["nfe"]))]
-                                           + [_num(v) for v in p] + [_pct(r["far_out"])]) + " |")
+                                           + [_pm(r["best_mean"], r["best_std"], r["seeds"]), _ci(stats.get(ident)),
+                                              _pm(r["top3_mean"], r["top3_std"], r["seeds"]), _nfe(r["nfe"])]
+                                           + [_num(v) for v in p] + [_pct(r["far_out"]), tail_note(r) or "–"]) + " |")
         for row in spec_rows:
             if row.paper_key not in shown:
                 p = numbers.get(row.paper_key, (None,) * len(pcols))
                 lines.append("| " + " | ".join([f"{paper.NAMES.get(row.paper_key, row.family)} (not run)"]
                                                + [paper.knob_label(row.knob_dict[n]) if n in row.knob_dict else "–"
-                                                  for n in names] + ["not run"] * len(names) + ["–"] * 3
-                                               + [_num(v) for v in p] + ["–"]) + " |")
+                                                  for n in names] + ["not run"] * len(names) + ["–"] * 4
+                                               + [_num(v) for v in p] + ["–", "–"]) + " |")
     ours = {row_key(r) for _, r in agg.iterrows()}
     for row in spec.optional:   # baselines the paper cites: ours when the results have them
         if row.paper_key not in ours and row.paper_key in numbers:
             cells = [f"{paper.NAMES.get(row.paper_key, row.family)} (cited)"] + ["–"] * len(names)
-            cells += ["not reproduced"] * len(names) + ["–"] * 3 + [_num(v) for v in numbers[row.paper_key]] + ["–"]
-            lines.append("| " + " | ".join(cells) + " |")
+            cells += ["not reproduced"] * len(names) + ["–"] * 4 + [_num(v) for v in numbers[row.paper_key]]
+            lines.append("| " + " | ".join(cells + ["–", "–"]) + " |")
     for name, values in spec.paper.get("cited", []):
-        cells = [f"{name} (cited)"] + ["–"] * len(names) + ["not reproduced"] * len(names) + ["–"] * 3
-        lines.append("| " + " | ".join(cells + [_num(v) for v in values] + ["–"]) + " |")
-    lines += ["", ordering_note(agg, spec, metric in HIGHER_IS_BETTER), ""]
+        cells = [f"{name} (cited)"] + ["–"] * len(names) + ["not reproduced"] * len(names) + ["–"] * 4
+        lines.append("| " + " | ".join(cells + [_num(v) for v in values] + ["–", "–"]) + " |")
+    lines += ["", ordering_note(agg, spec, metric in HIGHER_IS_BETTER), "",
+              claims_note(agg, stats, spec, metric, metric in HIGHER_IS_BETTER), ""]
+    return "\n".join(lines)
+
+
+def _nfe(v):
+    return str(int(v)) if float(v) == int(v) else f"{float(v):.1f}"
+
+
+def claims_note(agg, stats, spec, metric, higher=False):
+    """The table's resolution, and a verdict on each of the paper's claims against its reference
+    row (e.g. each PFGM++ D against EDM): holds / does not hold / not resolved (95% intervals)."""
+    from pfgmbench.tables.stats import difference, resolution, tie_verdict, verdict
+
+    uncond = {tuple(r[c] for c in IDENTITY): r for _, r in agg.iterrows() if not bool(r["cond"])}
+    res = resolution({k: stats[k] for k in uncond if k in stats})
+    seeds = sorted({int(r["seeds"]) for r in uncond.values()})
+    lines = [f"**Resolution.** With {'/'.join(map(str, seeds))} training seeds and n = {int(agg['n'].iloc[0])} "
+             f"samples per checkpoint, differences in Min {metric} below about {res:.2f} are not resolved "
+             "(median half-width of the 95% interval of a difference between two rows)."]
+    ref = next((k for k, r in uncond.items() if spec.reference is not None and row_key(r) == spec.reference.paper_key),
+               None)
+    if ref is None:
+        return "\n".join(lines)
+    numbers, col = spec.paper["numbers"], spec.order_column
+    rref = uncond[ref]
+    pref = numbers.get(row_key(rref), (None,) * (col + 1))[col]
+    names = knob_names(agg)
+    claims = []
+    for k, r in uncond.items():
+        if k == ref:
+            continue
+        diff, lo, hi = difference(stats[k], stats[ref])      # reference minus this row
+        if higher:
+            diff, lo, hi = -diff, -hi, -lo
+        p = numbers.get(row_key(r), (None,) * (col + 1))[col]
+        if p is not None and pref is not None and abs(p - pref) < spec.paper.get("tie", 0.05):
+            text = f"{_label(r, names)} is comparable to {_label(rref, names)} (paper {p:g} vs {pref:g})"
+            v = tie_verdict(lo, hi)
+        elif p is not None and pref is not None:
+            better = p > pref if higher else p < pref
+            text = (f"{_label(r, names)} {'beats' if better else 'trails'} {_label(rref, names)} "
+                    f"(paper {p:g} vs {pref:g})")
+            v = verdict(lo, hi, expected_positive=better)
+        else:
+            text, v = f"{_label(r, names)} vs {_label(rref, names)} (no paper numbers)", (
+                "ours better" if lo > 0 else "ours worse" if hi < 0 else "not resolved")
+        claims.append(f"{text}: Δ = {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] → **{v}**")
+    lines.append(f"**Claims** against {_label(rref, names)} (Δ = its Min minus this row's, with a 95% interval; "
+                 "positive: this row is better):")
+    lines += [f"- {c}" for c in claims]
     return "\n".join(lines)
 
 
@@ -306,37 +379,71 @@ def render_stress_table(df, spec):
     return "\n".join(lines)
 
 
+def _degradations(df, col, harsh, mild):
+    """Per model: per-seed degradation (metric at `harsh` minus at `mild`) and its sampling error."""
+    out = {}
+    for ident, g in _identity(df).groupby(IDENTITY, dropna=False):
+        deg, ses = [], []
+        for _, gs in g.groupby("seed"):
+            hi, lo = gs[gs[col] == harsh], gs[gs[col] == mild]
+            if len(hi) and len(lo):
+                deg.append(hi["value"].iloc[0] - lo["value"].iloc[0])
+                se = np.hypot(pd.to_numeric(hi["value_se"], errors="coerce").iloc[0],
+                              pd.to_numeric(lo["value_se"], errors="coerce").iloc[0]) if "value_se" in gs else np.nan
+                ses.append(se)
+        if deg:
+            out[ident] = (g.iloc[0], np.array(deg), np.array(ses))
+    return out
+
+
 def stress_note(df, spec):
-    """Is a smaller knob (D) more robust? Paired per model: metric at the harshest setting minus at
-    the mildest, mean ± std over seeds; gaps inside 2x that std are called unresolved."""
+    """Degradation (harsh minus mild setting) per model with 95% intervals (bootstrap over seeds and
+    samples); the table's resolution; and the paper's claim that a smaller D degrades less, as a
+    verdict per row against the reference (EDM). For quantisation, the onset: the most bits at which
+    some model already degrades beyond its interval, where the D ordering is judged."""
+    from pfgmbench.tables.stats import difference, resolution, summarise_cells, verdict
+
     kind = spec.stress
     col = STRESS[kind]["column"]
-    harsh, mild = STRESS[kind]["harsh"](df[col]), STRESS[kind]["mild"](df[col])
+    mild = STRESS[kind]["mild"](df[col])
     names = knob_names(df)
-    parts = []
-    for ident, g in _identity(df).groupby(IDENTITY, dropna=False):
-        per_seed_deg = []
-        for _, gs in g.groupby("seed"):
-            hi, lo = gs[gs[col] == harsh]["value"], gs[gs[col] == mild]["value"]
-            if len(hi) and len(lo):
-                per_seed_deg.append(hi.iloc[0] - lo.iloc[0])
-        if per_seed_deg:
-            first = g.iloc[0]
-            order = parse_knobs(first["knobs"]).get(names[0], 0) if names else 0
-            parts.append((order, _label(first, names), float(np.mean(per_seed_deg)), float(np.std(per_seed_deg))))
-    if len(parts) < 2:
-        return ""
-    parts.sort(key=lambda t: t[0])
-    txt = "; ".join(f"{lab}: {deg:+.2f} ± {sd:.2f}" for _, lab, deg, sd in parts)
-    mono = all(parts[i][2] <= parts[i + 1][2] for i in range(len(parts) - 1))
-    spread = max(sd for *_, sd in parts)
-    gap = parts[-1][2] - parts[0][2]
-    resolved = gap > 2 * spread and spread > 0
-    knob = names[0] if names else "the knob"
-    verdict = f"Monotone in {knob}: smaller {knob} degrades less" if mono else f"Not monotone in {knob}"
-    verdict += (f"; smallest vs largest {knob} differ by {gap:+.2f}, "
-                + ("beyond 2x the seed spread (resolved)." if resolved else "inside 2x the seed spread (not resolved)."))
-    return (f"**Degradation at {col.replace('_', ' ')} = {harsh:g}** vs {mild:g}, paired per model: {txt}. {verdict}")
+    settings = sorted(df[col].unique(), reverse=kind == "quant")
+    onset = None
+    for v in settings if kind == "quant" else ():    # from the most bits to the fewest
+        if v == mild:
+            continue
+        st = summarise_cells({k: (d, se) for k, (_, d, se) in _degradations(df, col, v, mild).items()})
+        if any(x["lo"] > 0 for x in st.values()):
+            onset = v
+            break
+    harsh = STRESS[kind]["harsh"](df[col])
+    lines = []
+    for label, at in (("harshest setting", harsh), ("onset of degradation", onset)):
+        if at is None or (label == "onset of degradation" and at == harsh):
+            continue
+        degs = _degradations(df, col, at, mild)
+        st = summarise_cells({k: (d, se) for k, (_, d, se) in degs.items()})
+        parts = [f"{_label(r, names)}: {st[k]['mean']:+.2f} [{st[k]['lo']:+.2f}, {st[k]['hi']:+.2f}]"
+                 for k, (r, _, _) in sorted(degs.items(), key=lambda kv: parse_knobs(kv[1][0]["knobs"]).get(
+                     names[0] if names else "", 0))]
+        lines.append(f"**Degradation at {col.replace('_', ' ')} = {at:g}** ({label}) vs {mild:g}, per model, "
+                     f"95% interval: " + "; ".join(parts) + f". Resolution: about {resolution(st):.2f}.")
+        ref = next((k for k, (r, _, _) in degs.items() if spec.reference is not None
+                    and row_key(r) == spec.reference.paper_key), None)
+        if ref is None:
+            continue
+        verdicts = []
+        for k, (r, _, _) in degs.items():
+            if k == ref:
+                continue
+            diff, lo, hi = difference(st[k], st[ref])    # reference's degradation minus this row's
+            verdicts.append(f"{_label(r, names)} degrades less than {_label(degs[ref][0], names)}: "
+                            f"Δ = {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] → **{verdict(lo, hi)}**")
+        lines.append(f"Claim (PFGM++: smaller D is more robust), at {col.replace('_', ' ')} = {at:g}:\n"
+                     + "\n".join(f"- {v}" for v in verdicts))
+    if kind == "quant" and onset is None:
+        lines.append("No model degrades beyond its interval at any bit count tried: the claim is not resolved.")
+    return "\n\n".join(lines)
 
 
 def plot_stress(df, spec, path):

@@ -85,12 +85,12 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
         preset = sc.cond_preset if r.cond else sc.family_presets.get(r.family, sc.preset)
         groups.setdefault(preset, []).append(r)
     for preset, rows in groups.items():
-        rows = _mappable(rows, preset, sc.sets, sc.paper_N, log)
+        rows = rows if sc.absolute else _mappable(rows, preset, sc.sets, sc.paper_N, log)
         if not rows:
             continue
-        sw = make_spec(preset, rows, parse_seeds(seeds or sc.seeds), sc.metric, num or sc.num, sc.steps, kimg,
-                       sc.score_from_kimg, sets=sc.sets, ref_stats=ref_stats, inception=inception, runs_dir=runs_dir,
-                       device=device, table=spec.name, paper_N=sc.paper_N)
+        sw = make_spec(preset, rows, parse_seeds(seeds or sc.seeds), sc.metric, num or sc.num, sc.steps,
+                       kimg or sc.kimg, sc.score_from_kimg, absolute=sc.absolute, sets=sc.sets, ref_stats=ref_stats,
+                       inception=inception, runs_dir=runs_dir, device=device, table=spec.name, paper_N=sc.paper_N)
         run_sweep(sw, csv_path, progress=progress, log=log)
     df = load_results(csv_path, spec.name)
     df = _with_optional_rows(df, spec, out.parent, scale)
@@ -140,7 +140,7 @@ def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, de
                       progress, log)
         sources, metric = sweep_dir / "results.csv", None
     run_robustness(spec.stress, list(spec.stress_values), sources, out / "results.csv", metric,
-                   num or sc.num, "paper", knobs, str(device_for(device)), inception, ref_stats, progress, log,
+                   num or sc.num, sc.quant_rule, knobs, str(device_for(device)), inception, ref_stats, progress, log,
                    table=spec.name)
     df = load_robustness(out / "results.csv", spec.stress)
     md = render.render_stress_table(df, spec)

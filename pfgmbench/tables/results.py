@@ -70,10 +70,10 @@ def _fmt(v):
 
 # One row per (table, model, seed, checkpoint, stress setting), with what produced it.
 COLUMNS = ["cell", "table", "preset", "scale", "data", "family", "method", "knobs", "paper_knobs", "variant", "cond", "N",
-           "seed", "kimg", "checkpoint", "metric", "value", "n", "floor", "floor_n", "sampler", "steps", "nfe",
+           "seed", "kimg", "checkpoint", "metric", "value", "value_se", "n", "floor", "floor_n", "sampler", "steps", "nfe",
            "alpha", "quant_bits", "quant_rule", "quantised_tensors", "quantised_params", "out_of_range", "far_out",
            "mode", "reference", "detector", "compute", "train_wall_s", "eval_s", "commit", "timestamp"]
-NUMERIC = ("cond", "N", "seed", "kimg", "value", "n", "floor", "floor_n", "steps", "nfe", "alpha", "quant_bits",
+NUMERIC = ("cond", "N", "seed", "kimg", "value", "value_se", "n", "floor", "floor_n", "steps", "nfe", "alpha", "quant_bits",
            "quantised_tensors", "quantised_params", "out_of_range", "far_out", "train_wall_s", "eval_s")
 
 
@@ -105,7 +105,7 @@ def row_from(res, key, table, cfg, paper_knobs, N, train_wall, variant=""):
         "method": res["method"], "knobs": format_knobs(res["knobs"]), "paper_knobs": format_knobs(paper_knobs),
         "variant": variant, "cond": int(bool(cfg["data"]["cond"])), "N": N, "seed": cfg["train"]["seed"],
         "kimg": res["kimg"], "checkpoint": res["checkpoint"], "metric": res["metric"], "value": res["value"],
-        "n": res["n"], "floor": res.get("floor"), "floor_n": res.get("floor_n"), "sampler": res.get("sampler"),
+        "value_se": res.get("value_se"), "n": res["n"], "floor": res.get("floor"), "floor_n": res.get("floor_n"), "sampler": res.get("sampler"),
         "steps": res["steps"], "nfe": res["nfe"], "alpha": res.get("alpha", 0.0),
         "quant_bits": res.get("quant_bits", ""), "quant_rule": res.get("quant_rule", ""),
         "quantised_tensors": res.get("quantised_tensors", ""), "quantised_params": res.get("quantised_params", ""),

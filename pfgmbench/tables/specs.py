@@ -49,6 +49,9 @@ class Scale:
     paper_N: Optional[int] = None              # the paper data set's N whose knobs the proxy mirrors
     sets: tuple = ()
     family_presets: dict = field(default_factory=dict)   # a preset per family where it differs
+    kimg: Optional[float] = None               # training duration (default: the preset's)
+    absolute: bool = False                     # use the paper's knob values as they are (no mapping to N)
+    quant_rule: str = "paper"                  # robustness tables: which weights quantisation touches
 
 
 @dataclass
@@ -63,6 +66,7 @@ class TableSpec:
     source_table: Optional[str] = None         # robustness tables stress this table's models
     optional: list = field(default_factory=list)   # rows shown as ours when a results file has them, else cited
     order_column: int = 0                      # the paper column our metric is ranked against
+    reference: Optional[Row] = None            # the row the paper's claims compare against (verdicts)
 
     def scale(self, scale):
         if scale not in self.scales:
@@ -78,47 +82,77 @@ PFGM_ROWS = [Row("pfgm", sampler="rk45"), Row("vp", sampler="sde", steps=1000), 
 TABLE2_ROWS = D_rows([128, 2048, 3072000, INF])
 ROBUST_ROWS = D_rows([64, 128, 2048, INF])
 
+EDM = Row("pfgmpp", (("D", INF),))
+PFGM = Row("pfgm", sampler="rk45")
+DIGITS, REGIME = "digits-table", "digits32-table"
+
+
+def _robust(name, title, paper_numbers, stress, values, source, proxy, rule="paper"):
+    return TableSpec(name, title, paper_numbers, ROBUST_ROWS,
+                     {"proxy": proxy, "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0", quant_rule="paper")},
+                     stress=stress, stress_values=values, source_table=source, reference=EDM)
+
+
+ALPHAS = tuple(round(0.05 * i, 2) for i in range(10))
+BITS = (9, 8, 7, 6, 5, 4, 3, 2)
+
 SPECS = {
     "table1": TableSpec(
         "table1", "PFGM++ Table 1", paper.TABLE1, TABLE1_ROWS,
-        {"proxy": Scale("digits-table", "fd-digits", 1000, "0,1", cond_preset="digits-table"),
+        {"proxy": Scale(DIGITS, "fd-digits", 1000, "0,1", cond_preset=DIGITS),
          "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0", cond_preset="cifar10-ncsnpp-cond",
                         score_from_kimg=100000)},
-        optional=BASELINE_ROWS),
+        optional=BASELINE_ROWS, reference=EDM),
+    # the long reference run: 3 seeds, 90 kimg (near-converged on digits; REFERENCE 8)
+    "table1-long": TableSpec(
+        "table1-long", "PFGM++ Table 1 (long proxy run: 90 kimg, 3 seeds, unconditional)", paper.TABLE1,
+        D_rows([64, 128, 2048, 3072000, INF]),
+        {"proxy": Scale(DIGITS, "fd-digits", 1000, "0,1,2", kimg=90)}, optional=BASELINE_ROWS, reference=EDM),
+    # digits with the paper's D values kept as they are (thin tails, but D/N far above the paper's)
+    "table1-dkept": TableSpec(
+        "table1-dkept", "PFGM++ Table 1 on digits with D kept (not D/N)", paper.TABLE1,
+        D_rows([64, 128, 2048, 3072000, INF]),
+        {"proxy": Scale(DIGITS, "fd-digits", 1000, "0,1,2", absolute=True)}, reference=EDM),
+    # the regime proxy: digits at 32x32 (N = 1024) keep both the paper's D/N and thin tails (D = 64 -> 21.3);
+    # 5x the cost of a digits model, so the last snapshot alone is scored, on 500 samples
+    "table1-regime": TableSpec(
+        "table1-regime", "PFGM++ Table 1 in the paper's regime: digits at 32x32 (N = 1024)", paper.TABLE1,
+        D_rows([64, 128, 2048, 3072000, INF]),
+        {"proxy": Scale(REGIME, "fd-digits", 500, "0,1,2", score_from_kimg=29.9)}, reference=EDM),
     "pfgm": TableSpec(
         "pfgm", "PFGM's CIFAR-10 table: PFGM beside the score-SDE baselines, PFGM++ and EDM", paper.PFGM_TABLE,
         PFGM_ROWS,
-        {"proxy": Scale("digits-table", "fd-digits", 1000, "0,1", family_presets={"pfgm": "digits-pfgm"}),
+        {"proxy": Scale(DIGITS, "fd-digits", 1000, "0,1", family_presets={"pfgm": "digits-pfgm"}),
          "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0", score_from_kimg=100000,
                         family_presets={"pfgm": "cifar10-pfgm", "vp": "cifar10-vp"})},
-        order_column=1),
+        order_column=1, reference=PFGM),
     "genphys-digits": TableSpec(
         "genphys-digits", "Yukawa (screened Poisson) models beside PFGM and PFGM++ on digits", paper.GENPHYS,
-        [Row("pfgm", sampler="rk45")] + [Row("yukawa", (("m", m),), sampler="rk45") for m in (0.1, 0.3, 1.0)]
+        [PFGM] + [Row("yukawa", (("m", m),), sampler="rk45") for m in (0.1, 0.3, 1.0)]
         + [Row("pfgmpp", (("D", 128.0),), steps=18)],
-        {"proxy": Scale("digits-pfgm", "fd-digits", 1000, "0,1")}),
+        {"proxy": Scale("digits-pfgm", "fd-digits", 1000, "0,1")}, reference=PFGM),
     "genphys-toy": TableSpec(
         "genphys-toy", "Yukawa (screened Poisson) models beside PFGM and EDM on a 2-D toy (heart)", paper.GENPHYS,
-        [Row("pfgm", sampler="rk45")] + [Row("yukawa", (("m", m),), sampler="rk45") for m in (0.5, 1.0, 2.0)]
+        [PFGM] + [Row("yukawa", (("m", m),), sampler="rk45") for m in (0.5, 1.0, 2.0)]
         + [Row("pfgmpp", (("D", INF),), steps=18)],
-        {"proxy": Scale("toy-heart", "swd", 2000, "0,1,2")}),
+        {"proxy": Scale("toy-heart", "swd", 2000, "0,1,2")}, reference=PFGM),
     "table2": TableSpec(
         "table2", "PFGM++ Table 2", paper.TABLE2, TABLE2_ROWS,
-        {"proxy": Scale("digits-table", "fd-digits", 1000, "0,1", steps=40, paper_N=12288),
-         "paper": Scale("ffhq64-ddpmpp", "fid", 50000, "0", score_from_kimg=150000)}),
-    "table3": TableSpec(
-        "table3", "PFGM++ Table 3: post-training weight quantisation", paper.TABLE3, ROBUST_ROWS,
-        {"proxy": Scale("digits-table", "fd-digits", 500, "0,1"), "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0")},
-        stress="quant", stress_values=(9, 8, 7, 6, 5), source_table="table1"),
-    "alpha": TableSpec(
-        "alpha", "PFGM++ robustness to sampler noise alpha (x <- x + alpha t_i eps before each step)", paper.ALPHA,
-        ROBUST_ROWS,
-        {"proxy": Scale("digits-table", "fd-digits", 500, "0,1"), "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0")},
-        stress="alpha", stress_values=tuple(round(0.05 * i, 2) for i in range(10)), source_table="table1"),
-    "steps": TableSpec(
-        "steps", "PFGM++ sampler steps (NFE 19-47)", paper.STEPS, ROBUST_ROWS,
-        {"proxy": Scale("digits-table", "fd-digits", 500, "0,1"), "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0")},
-        stress="steps", stress_values=(10, 12, 14, 16, 18, 20, 22, 24), source_table="table1"),
+        {"proxy": Scale(DIGITS, "fd-digits", 1000, "0,1,2", steps=40, paper_N=12288),
+         "paper": Scale("ffhq64-ddpmpp", "fid", 50000, "0", score_from_kimg=150000)}, reference=EDM),
+    # robustness: the proxy stresses the long run's models (3 seeds); the paper rule's proxy analogue keeps
+    # only norms, mappings and the output layers in float32 ('output'), as the 8x8 net has little else
+    "table3": _robust("table3", "PFGM++ Table 3: post-training weight quantisation", paper.TABLE3, "quant", BITS,
+                      "table1-long", Scale(DIGITS, "fd-digits", 500, "0,1,2", quant_rule="output")),
+    "table3-all": _robust("table3-all", "PFGM++ Table 3 with every weight quantised (rule all)", paper.TABLE3, "quant",
+                          BITS, "table1-long", Scale(DIGITS, "fd-digits", 500, "0,1,2", quant_rule="all")),
+    "alpha": _robust("alpha", "PFGM++ robustness to sampler noise alpha (x <- x + alpha t_i eps before each step)",
+                     paper.ALPHA, "alpha", ALPHAS, "table1-long", Scale(DIGITS, "fd-digits", 500, "0,1,2")),
+    "alpha-regime": _robust("alpha-regime", "PFGM++ robustness to sampler noise alpha in the paper's regime "
+                            "(digits at 32x32, N = 1024)", paper.ALPHA, "alpha", (0.0, 0.15, 0.3, 0.45),
+                            "table1-regime", Scale(REGIME, "fd-digits", 500, "0,1,2")),
+    "steps": _robust("steps", "PFGM++ sampler steps (NFE 19-47)", paper.STEPS, "steps", (10, 12, 14, 16, 18, 20, 22, 24),
+                     "table1-long", Scale(DIGITS, "fd-digits", 500, "0,1,2")),
 }
 
 # What each stress knob is called in results rows and how to read its values.

@@ -80,10 +80,13 @@ def run_sweep(spec, csv_path, progress=True, log=default_log):
     from pfgmbench.train import train
 
     todo = cells(spec)          # validates every cell before anything is written
+    dev = str(device_for(spec.device))
+    first = todo[0][0]          # the scorer too (a missing detector or reference fails before any training)
+    scorer = Scorer(spec.metric, spec.ref_stats, spec.ref_dataset or reference_dataset(spec.metric, first),
+                    spec.mode, spec.inception, device=dev)
     table = ResultsCSV(csv_path, COLUMNS, write=distributed.is_main())
     done = table.keys()
-    scorer, new = None, 0
-    dev = str(device_for(spec.device))
+    new = 0
     seeds = list(range(spec.num))
     for i, (cfg, row, variant, seed, N) in enumerate(todo):
         folder = run_folder(spec, cfg)
@@ -102,9 +105,6 @@ def run_sweep(spec, csv_path, progress=True, log=default_log):
                             "table": spec.table, "ref": spec.ref_stats or spec.ref_dataset})
             if key in done:
                 continue
-            if scorer is None:
-                scorer = Scorer(spec.metric, spec.ref_stats, spec.ref_dataset or reference_dataset(spec.metric, cfg),
-                                spec.mode, spec.inception, device=dev)
             res = score_snapshot(scorer, snap, seeds, steps, dev, progress=progress, sampler=row.sampler)
             table.append(row_from(res, key, spec.table, cfg, row.knob_dict, N, train_wall, variant))
             done.add(key)
@@ -127,7 +127,7 @@ def train_wall_s(folder):
 
 def default_metric(cfg):
     """fd-digits for the digits, a sample distance for point clouds, FID for images."""
-    if cfg["data"]["name"] == "digits":
+    if cfg["data"]["name"] in ("digits", "digits32"):
         return "fd-digits"
     return "mmd" if cfg["net"]["arch"] == "mlp" else "fid"
 
