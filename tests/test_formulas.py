@@ -171,3 +171,55 @@ def test_prior_radius_at_sigma_max():
     x0 = fam.prior((20_000, 1, 8, 8), g)
     ratio = (x0.flatten(1).square().sum(1) / (80 ** 2 * 32)).numpy()
     assert st.kstest(ratio, st.betaprime(32, 16).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("bits", [2, 5, 8])
+def test_each_quantisation_step(bits):
+    """scale = (max - min)/(2^b - 1); zp = int(clamp(-min/scale, 0, 2^b - 1)) (truncation);
+    q = round(clamp(zp + w/scale, 0, 2^b - 1)); w' = scale (q - zp) — numpy, step by step."""
+    from pfgmbench.quantize import fake_quantize
+
+    w = torch.randn(300, generator=torch.Generator().manual_seed(bits)) * 0.7 + 0.3
+    v = w.double().numpy()
+    levels = 2 ** bits - 1
+    scale = (v.max() - v.min()) / levels
+    zp = float(int(np.clip(-v.min() / scale, 0, levels)))
+    q = np.round(np.clip(zp + v / scale, 0, levels))
+    np.testing.assert_allclose(fake_quantize(w, bits).double().numpy(), scale * (q - zp), rtol=1e-5, atol=1e-6)
+
+
+def test_heun_step_is_the_trapezoidal_rule():
+    """One Heun step of dx/dt = a x from t0 to t1 (t1 != 0): x (1 + h a + (h a)^2 / 2); onto t = 0: Euler."""
+    from pfgmbench.solvers import euler, heun
+
+    a, x0 = -0.7, torch.tensor([[2.0]], dtype=torch.float64)
+    grid = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    h = -0.5
+    got = heun(lambda x, t: a * x, grid, x0)
+    assert got.item() == pytest.approx(2.0 * (1 + h * a + (h * a) ** 2 / 2), rel=1e-12)
+    onto_zero = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    assert heun(lambda x, t: a * x, onto_zero, x0).item() == pytest.approx(2.0 * (1 - a), rel=1e-12)
+    assert euler(lambda x, t: a * x, grid, x0).item() == pytest.approx(2.0 * (1 + h * a), rel=1e-12)
+
+
+def test_ancestral_step_splits_the_noise_level():
+    """DDPM / Euler-ancestral from s to s': sigma_up = min(s', sqrt(s'^2 (s^2 - s'^2) / s^2)),
+    sigma_down = sqrt(s'^2 - sigma_up^2); x' = x + (sigma_down - s) v + sigma_up n."""
+    from pfgmbench.solvers import ancestral
+
+    s, s2 = 3.0, 1.2
+    up = min(s2, math.sqrt(s2 ** 2 * (s ** 2 - s2 ** 2) / s ** 2))
+    down = math.sqrt(s2 ** 2 - up ** 2)
+    x0 = torch.tensor([[1.5, -0.5]], dtype=torch.float64)
+    n = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    grid = torch.tensor([s, s2, 0.0], dtype=torch.float64)
+    calls = []
+
+    def v(x, t):
+        calls.append(x.clone())
+        return torch.full_like(x, 0.25)
+
+    out = ancestral(v, grid, x0, noise=lambda shape: n)
+    first = x0 + (down - s) * 0.25 + up * n
+    np.testing.assert_allclose(calls[1].numpy(), first.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), (first + (0 - s2) * 0.25).numpy(), rtol=1e-12)   # last step: no noise
