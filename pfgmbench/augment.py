@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pfgmbench.physics import random as draw
+
 AUGMENT_DIM = 9
 XFLIP_WEIGHT = 1e8       # EDM enables x-flips with this probability multiplier: always drawn
 SCALE_STD = 0.2          # log2 std of isotropic scaling
@@ -61,17 +63,17 @@ class AugmentParams:
 def draw_params(batch, p, generator=None, device="cpu"):
     """Draw AugmentParams for `batch` images with probability multiplier p (0 <= p <= 1)."""
     def rand(*shape):
-        return torch.rand(shape, generator=generator, device=device)
+        return draw.rand(shape, generator, device)
 
     def randn(*shape):
-        return torch.randn(shape, generator=generator, device=device)
+        return draw.randn(shape, generator, device)
 
     def gated(value, prob, coin_shape=None):
         coin = rand(*(coin_shape or (batch,))) < prob
         return torch.where(coin, value, torch.zeros_like(value))
 
     def flip(prob):
-        w = torch.randint(2, (batch,), generator=generator, device=device).to(torch.float32)
+        w = draw.randint(2, (batch,), generator, device).to(torch.float32)
         return gated(w, prob)
 
     xflip = flip(min(XFLIP_WEIGHT * p, 1.0))

@@ -5,6 +5,7 @@ stdout carries results only (and one JSON object with --json); progress and stat
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -547,6 +548,32 @@ def genphys_simulate(pde, params, dims, t_max, mode, out, as_json):
         raise UserError("simulate needs parameter values, not ranges (e.g. --param eps=0.5)")
     res = run_simulation(pde, p or None, int(dims), t_max, mode, out)
     click.echo(to_json(res) if as_json else f"{pde}: {res['message']}" + (f"  [figure: {res['figure']}]" if out else ""))
+
+
+@cli.command("gpu-check", context_settings=CONTEXT)
+@click.option("--device", default="cuda", show_default=True)
+@click.option("--tiny", is_flag=True, help="A tiny network and batches: every path in about a minute on a CPU.")
+@click.option("--out", default="results/gpu", show_default=True, type=click.Path())
+@click.option("--repeats", type=int, default=5, show_default=True)
+@click.option("--modes", default=None, help="Only these modes, e.g. fp32,bf16 (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+def gpu_check(device, tiny, out, repeats, modes, as_json):
+    """Training / sampling throughput, peak memory and projected device-days of cifar10-ncsnpp (synthetic
+    data) in float32 and each speed mode under torchrun, and the device's loss trajectory against the
+    CPU's; writes gpu-check.csv and gpu-check.md. experiments/gpu-check.sh runs it with the tests.
+
+    \b
+    Examples:
+      pfgmbench gpu-check --device cuda --out results/gpu
+      pfgmbench gpu-check --device cpu --tiny --out runs/gpu-tiny
+    """
+    from pfgmbench.gpucheck import require_ok, run_check
+    from pfgmbench.progress import log
+
+    _positive("--repeats", repeats)
+    summary = run_check(device, tiny, out, repeats, log=log, modes=[m for m in (modes or "").split(",") if m])
+    click.echo(to_json(summary) if as_json else (Path(out) / "gpu-check.md").read_text())
+    require_ok(summary)
 
 
 @cli.command("check-regression", context_settings=CONTEXT)

@@ -102,7 +102,7 @@ class Trainer:
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         fused = {"fused": True} if compute.settings(cfg)["fused_adam"] else {}
         self.opt = torch.optim.Adam(self.net.parameters(), lr=t_cfg["lr"], betas=(0.9, 0.999), eps=1e-8, **fused)
-        self.gen = torch.Generator(self.dev).manual_seed(t_cfg["seed"])
+        self.gen = torch.Generator().manual_seed(t_cfg["seed"])   # on the CPU: the same noise on any device
         self.order = DataOrder(len(self.ds), t_cfg["seed"])
         self.images = 0
         self._reseed_other_ranks()
@@ -194,7 +194,7 @@ class Trainer:
 
     def _draw_data(self, n):
         """n more training points, drawn with the run's generator (for targets over a large batch)."""
-        idx = torch.randint(len(self.ds), (n,), generator=self.gen, device=self.gen.device).cpu()
+        idx = torch.randint(len(self.ds), (n,), generator=self.gen)
         return self.ds.batch(idx).to(self.dev)
 
     def update_ema(self):

@@ -44,3 +44,23 @@ def test_modes_are_recorded_and_float32_is_the_default():
     compute.set_matmul_precision(cfg)
     assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     compute.set_matmul_precision(resolve("digits-tiny"))
+
+
+def test_gpu_check_script_runs_end_to_end_on_a_cpu(tmp_path):
+    """experiments/gpu-check.sh --device cpu --tiny: the GPU session's script, rehearsed (two modes)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run(["bash", str(root / "experiments" / "gpu-check.sh"), "--device", "cpu", "--tiny", "--no-tests",
+                        "--modes", "fp32,bf16", "--repeats", "1", "--out", str(tmp_path / "gpu")],
+                       capture_output=True, text=True, cwd=root, timeout=900, env={**__import__("os").environ,
+                                                                                      "PY": sys.executable})
+    assert p.returncode == 0, p.stderr[-2000:]
+    md = (tmp_path / "gpu" / "gpu-check.md").read_text()
+    assert "| fp32 |" in md and "| bf16 |" in md and "deviation 0.00e+00" in md
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "gpu" / "gpu-check.csv")
+    assert set(df["mode"]) == {"fp32", "bf16"} and (df["train_images_per_s"] > 0).all()

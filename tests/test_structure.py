@@ -100,3 +100,28 @@ def test_the_checks_catch_what_they_look_for():
     """The two structural checks fail on code that breaks them."""
     bad = ast.parse('if cfg["physics"]["family"] == "edm":\n    pass\nif math.isinf(D):\n    pass\n')
     assert len(list(_family_branches(bad))) == 2
+
+
+def test_readme_documents_every_command_and_option():
+    import click
+
+    from pfgmbench.cli import cli
+
+    readme = (ROOT.parent / "README.md").read_text()
+    missing = []
+
+    def walk(cmd, prefix):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, prefix + [name])
+            return
+        line = next((ln for ln in readme.splitlines() if ln.startswith(f"- `pfgmbench {' '.join(prefix)}`:")), None)
+        if line is None:
+            missing.append(" ".join(prefix))
+            return
+        for p in cmd.params:
+            if isinstance(p, click.Option) and p.name != "help" and f"`{max(p.opts, key=len)}`" not in line:
+                missing.append(f"{' '.join(prefix)} {max(p.opts, key=len)}")
+
+    walk(cli, [])
+    assert not missing, "README lacks: " + ", ".join(missing)

@@ -11,7 +11,7 @@ import torch
 
 from pfgmbench.errors import UserError
 from pfgmbench.physics.base import Family, TrainingExample
-from pfgmbench.physics.random import gamma
+from pfgmbench.physics.random import gamma, rand, randn
 
 Z_EPS = 1e-5      # the ODE's guard in dx/dz = v_x / (v_z + 1e-5)
 
@@ -29,14 +29,14 @@ def perturb(y, M, sigma, tau, restrict, generator=None):
     """PFGM's Algorithm 2: m ~ U[0, M] (U[0, restrict M] where |eps_z| < 0.005), eps ~ N(0, sigma^2 I);
     x~ = y + ||eps_x|| (1+tau)^m u, z~ = |eps_z| (1+tau)^m. Returns (x~ (B, ...), z~ (B,))."""
     B, dev = y.shape[0], y.device
-    m = torch.rand(B, generator=generator, device=dev, dtype=torch.float64) * M
-    z0 = (torch.randn(B, generator=generator, device=dev, dtype=torch.float64) * sigma).abs()
+    m = rand(B, generator, dev, torch.float64) * M
+    z0 = (randn(B, generator, dev, torch.float64) * sigma).abs()
     small = z0 < 0.005
-    m_small = torch.rand(B, generator=generator, device=dev, dtype=torch.float64) * int(M * restrict)
+    m_small = rand(B, generator, dev, torch.float64) * int(M * restrict)
     m = torch.where(small, m_small, m)
     grow = (1 + tau) ** m
-    eps_norm = (torch.randn(y.shape, generator=generator, device=dev, dtype=torch.float64) * sigma).flatten(1).norm(dim=1)
-    u = torch.randn(y.shape, generator=generator, device=dev, dtype=torch.float64)
+    eps_norm = (randn(y.shape, generator, dev, torch.float64) * sigma).flatten(1).norm(dim=1)
+    u = randn(y.shape, generator, dev, torch.float64)
     u = u / u.flatten(1).norm(dim=1).reshape(-1, *([1] * (y.dim() - 1)))
     x = y.to(torch.float64) + (eps_norm * grow).reshape(-1, *([1] * (y.dim() - 1))) * u
     return x.to(y.dtype), z0 * grow

@@ -10,7 +10,7 @@ import torch
 
 from pfgmbench.errors import UserError
 from pfgmbench.physics.base import Family, TrainingExample
-from pfgmbench.physics.random import gamma
+from pfgmbench.physics.random import gamma, randn
 
 
 def is_edm(D):
@@ -54,7 +54,7 @@ def radius_ratio_sq(batch, N, D, generator=None, device="cpu"):
 
 def uniform_direction(shape, generator=None, device="cpu", dtype=torch.float64):
     """Unit vectors uniform on the sphere S^(N-1), one per row: a normalised Gaussian."""
-    u = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    u = randn(shape, generator, device, dtype)
     return u / u.flatten(1).norm(dim=1).reshape(-1, *([1] * (len(shape) - 1)))
 
 
@@ -66,7 +66,7 @@ def perturb(y, sigma, D, generator=None):
     B = y.shape[0]
     view = (B,) + (1,) * (y.dim() - 1)
     if is_edm(D):
-        n = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        n = randn(y.shape, generator, y.device, y.dtype)
         return y + sigma.reshape(view) * n
     N = y[0].numel()
     r = sigma.to(torch.float64) * math.sqrt(D)
@@ -77,7 +77,7 @@ def perturb(y, sigma, D, generator=None):
 
 def draw_sigma(batch, P_mean, P_std, generator=None, device="cpu"):
     """ln sigma ~ N(P_mean, P_std^2) (EDM training distribution)."""
-    n = torch.randn(batch, generator=generator, device=device)
+    n = randn(batch, generator, device)
     return (P_mean + P_std * n).exp()
 
 
@@ -89,7 +89,7 @@ def edm_loss_weight(sigma, sigma_data):
 def prior(shape, sigma_max, D, generator=None, device="cpu"):
     """Start of sampling, float64: x0 = R u with r_max = sigma_max sqrt(D); D = inf: sigma_max n."""
     if is_edm(D):
-        return sigma_max * torch.randn(shape, generator=generator, device=device, dtype=torch.float64)
+        return sigma_max * randn(shape, generator, device, torch.float64)
     N = math.prod(shape[1:])
     r_max = sigma_max * math.sqrt(D)
     R = r_max * radius_ratio_sq(shape[0], N, D, generator, device).sqrt()

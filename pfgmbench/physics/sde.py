@@ -13,6 +13,7 @@ import torch
 
 from pfgmbench.errors import UserError
 from pfgmbench.physics.base import Family, TrainingExample
+from pfgmbench.physics.random import rand, randn
 
 
 def vp_sigma(t, beta_d=19.9, beta_min=0.1):
@@ -88,9 +89,9 @@ class VP(Family):
 
     def training_example(self, y, generator, draw_data=None):
         """sigma = sigma(1 + u (eps_t - 1)), u ~ U(0, 1); x = y + sigma n; weight 1 / sigma^2 (EDM's VPLoss)."""
-        u = torch.rand(y.shape[0], generator=generator, device=y.device)
+        u = rand(y.shape[0], generator, y.device)
         sigma = vp_sigma(1 + u.double() * (self.p["eps_t"] - 1), self.p["beta_d"], self.p["beta_min"]).to(y.dtype)
-        n = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        n = randn(y.shape, generator, y.device, y.dtype)
         x = y + sigma.reshape(-1, *([1] * (y.dim() - 1))) * n
         return TrainingExample(x=x, t=sigma, target=y, weight=1 / sigma ** 2)
 
@@ -207,9 +208,9 @@ class VE(Family):
     def training_example(self, y, generator, draw_data=None):
         """sigma = sigma_min (sigma_max / sigma_min)^u, u ~ U(0, 1); weight 1 / sigma^2 (EDM's VELoss)."""
         p = self.p
-        u = torch.rand(y.shape[0], generator=generator, device=y.device)
+        u = rand(y.shape[0], generator, y.device)
         sigma = p["sigma_min"] * (p["sigma_max"] / p["sigma_min"]) ** u
-        n = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        n = randn(y.shape, generator, y.device, y.dtype)
         x = y + sigma.reshape(-1, *([1] * (y.dim() - 1))) * n
         return TrainingExample(x=x, t=sigma, target=y, weight=1 / sigma ** 2)
 
