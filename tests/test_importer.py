@@ -479,3 +479,30 @@ def test_recover_network_refuses_a_non_network(tmp_path):
     path.write_bytes(pickle.dumps({"step": 3}))
     with pytest.raises(UserError, match="no EDM / PFGM\\+\\+ network"):
         recover_network(path)
+
+
+def test_import_command_and_robustness_from_checkpoints(tmp_path):
+    """The whole path a user takes: an authors'-layout file -> `pfgmbench import` -> `sample` gives the
+    original's images bitwise -> `reproduce table3 --from-checkpoints` stresses it without training."""
+    from conftest import assert_clean_error, run_cli
+
+    p = run_cli("train", "--preset", "digits-tiny", "--D", "64", "--kimg", "0.128", "--quiet", "--set",
+                "train.snapshot_kimg=0.128", "--out", tmp_path / "orig")
+    assert p.returncode == 0, p.stderr
+    released = tmp_path / "released"
+    released.mkdir()
+    export_edm_layout(tmp_path / "orig", released / "network-snapshot-000000.pkl")
+    p = run_cli("import", released / "network-snapshot-000000.pkl", "--preset", "digits-tiny",
+                "--out", released / "imported" / "network-snapshot-000000")
+    assert p.returncode == 0, p.stderr
+    for run, out in ((tmp_path / "orig", "a"), (released / "imported" / "network-snapshot-000000", "b")):
+        assert run_cli("sample", "--run", run, "--seeds", "0-3", "--steps", "4", "--out", tmp_path / out).returncode == 0
+    for i in range(4):
+        assert (tmp_path / "a" / f"{i:06d}.png").read_bytes() == (tmp_path / "b" / f"{i:06d}.png").read_bytes()
+    assert_clean_error(run_cli("import", released / "network-snapshot-000000.pkl", "--preset", "digits-tiny",
+                               "--D", "128", "--out", tmp_path / "x"), "D=64")
+    p = run_cli("reproduce", "table3", "--from-checkpoints", released, "--num", "16", "--out-dir", tmp_path / "t3",
+                "--quiet")
+    assert p.returncode == 0, p.stderr
+    md = (tmp_path / "t3" / "table3.md").read_text()
+    assert "| PFGM++ | 64 | 64 |" in md and "weight bits 2 (ours)" in md

@@ -146,6 +146,8 @@ class PFGM(Family):
     def grid(self, steps, device="cpu", sampler=None):
         """t = ln z from ln z_max down to ln z_min; `steps` equal steps (geometric in z) for Euler / Heun."""
         self._ready()
+        if sampler == "rk45":    # adaptive: only the ends matter
+            steps = 1
         return torch.linspace(math.log(self.p["z_max"]), math.log(self.p["z_min"]), steps + 1, dtype=torch.float64,
                               device=device)
 
