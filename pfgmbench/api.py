@@ -14,7 +14,8 @@ import torch
 
 from pfgmbench import checkpoint
 from pfgmbench.generate import check_sampler, sample_images
-from pfgmbench.images_io import save_grid as _save_grid, to_uint8
+from pfgmbench.images_io import save_grid as _save_grid
+from pfgmbench.images_io import to_uint8
 from pfgmbench.physics import build_family
 from pfgmbench.quantize import quantize_model, top_resolution
 

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or a resumed run) never sees a torn file."""
+"""Files: atomic writes (a reader, or a resumed run, never sees a torn file) and content hashes."""
+import hashlib
 import json
 import os
 import tempfile
@@ -37,6 +38,15 @@ def write_text(path, text):
 
 def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def file_sha256(path):
+    """sha256 of a file's content, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def append_line(path, line):

@@ -109,9 +109,9 @@ def run_eval_bench(inception=None, n=256, fd_dim=2048, resolution=32, mode="lega
     from pathlib import Path
 
     import numpy as np
+    from cleanfid.fid import frechet_distance as cleanfid_fd
     from PIL import Image
 
-    from cleanfid.fid import frechet_distance as cleanfid_fd
     from pfgmbench.errors import UserError
     from pfgmbench.metrics import detector, fid
     from pfgmbench.metrics.frechet import frechet_distance

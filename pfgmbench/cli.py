@@ -94,7 +94,8 @@ def train(preset, family, D, out, kimg, seed, cond, sets, resume, quiet, nproc, 
     """
     from pfgmbench.config import dump, resolve
     from pfgmbench.physics.pfgmpp import parse_D
-    from pfgmbench.train import cost_estimate, train as run_train
+    from pfgmbench.train import cost_estimate
+    from pfgmbench.train import train as run_train
 
     cfg = resolve(preset, D=parse_D(D) if D is not None else None, sets=sets, family=family, kimg=kimg, seed=seed,
                   cond=cond)
@@ -619,8 +620,8 @@ def robustness(kind, values, sweep_csv, out_csv, metric, num, quant_rule, D_valu
       pfgmbench robustness alpha --sweep runs/reproduce/table1-proxy/results.csv --out runs/alpha.csv
       pfgmbench robustness quant --values 8,6,4,3 --quant-rule all --sweep runs/sweep-d.csv
     """
-    from pfgmbench.physics.pfgmpp import parse_D_list
     from pfgmbench.evaluate import device_for
+    from pfgmbench.physics.pfgmpp import parse_D_list
     from pfgmbench.tables.robustness import parse_values, run_robustness
     from pfgmbench.tables.specs import SPECS
 

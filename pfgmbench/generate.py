@@ -6,7 +6,6 @@ ranks (seed k goes to rank k % world). `pfgmbench sample` writes one PNG per see
 with a manifest of everything that made them; a rerun into the same folder skips finished seeds
 only when the manifest matches, and refuses otherwise.
 """
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,9 +14,15 @@ import numpy as np
 import torch
 
 from pfgmbench import checkpoint, compute, distributed
-from pfgmbench.atomic import atomic_path, write_json
+from pfgmbench.atomic import atomic_path, file_sha256, write_json
 from pfgmbench.errors import UserError
-from pfgmbench.images_io import png_name, save_grid, save_png, save_points_plot, to_uint8
+from pfgmbench.images_io import (
+    png_name,
+    save_grid,
+    save_png,
+    save_points_plot,
+    to_uint8,
+)
 from pfgmbench.physics import build_family
 from pfgmbench.progress import Progress
 from pfgmbench.provenance import git_commit
@@ -111,14 +116,6 @@ def sample_images(net, cfg, shape, num_classes, seeds, steps, batch, device, alp
         if progress:
             progress(len(chunk))
         yield chunk, x, nfe
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _check_manifest(out, settings, overwrite):

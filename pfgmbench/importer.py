@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from pfgmbench import checkpoint
-from pfgmbench.atomic import atomic_path, write_text
+from pfgmbench.atomic import atomic_path, file_sha256, write_text
 from pfgmbench.errors import UserError
 from pfgmbench.nets import SONGUNET_KEYS
 from pfgmbench.physics import build_family, family_for_authors_precond
@@ -648,20 +648,12 @@ def import_checkpoint(path, out, preset=None, D=None, data=None):
     write_text(out / "config.yaml", dump(cfg))
     snap_path = checkpoint.snapshot_path(out, round(kimg * 1000))
     checkpoint.save(snap_path, snap)
-    info = {**got["info"], "source_sha256": _sha256(path), "snapshot": snap_path.name, "preset": preset}
+    info = {**got["info"], "source_sha256": file_sha256(path), "snapshot": snap_path.name, "preset": preset}
     if info["recorded_D"] is not None:
         info["recorded_D"] = f"{info['recorded_D']:g}"      # 'inf' rather than JSON's non-standard Infinity
     write_text(out / "imported.json", json.dumps(info, indent=2, default=str) + "\n")
     checkpoint.load_network(snap_path)     # what `pfgmbench sample` does: must succeed
     return out
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------

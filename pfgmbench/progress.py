@@ -50,7 +50,8 @@ class Progress:
         self.every = interval_s()
         if self.enabled and sys.stderr.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
 
             self.bar = RichProgress(TextColumn(f"[bold]{desc}"), BarColumn(), TextColumn("{task.fields[text]}"),
                                     TimeRemainingColumn(), console=Console(stderr=True), transient=False)

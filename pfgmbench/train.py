@@ -26,7 +26,8 @@ from pfgmbench.loss import loss as family_loss
 from pfgmbench.model import build_network
 from pfgmbench.physics import build_family, family_class
 from pfgmbench.progress import Progress
-from pfgmbench.provenance import git_commit, now as timestamp
+from pfgmbench.provenance import git_commit
+from pfgmbench.provenance import now as timestamp
 
 # Keys that may change when a run is resumed (duration, where it runs, how it samples).
 RESUMABLE_CHANGES = ("train.kimg", "train.device", "train.batch_gpu", "train.checkpoint_kimg",

@@ -4,9 +4,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import assert_clean_error
+from PIL import Image
 
 
 @pytest.fixture(scope="module")

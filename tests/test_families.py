@@ -210,7 +210,6 @@ def test_train_and_sample_every_family_from_the_cli(tmp_path):
     import json
 
     import yaml
-
     from conftest import run_cli
 
     common = ["--preset", "digits-tiny", "--kimg", "0.128", "--quiet", "--set", "train.snapshot_kimg=0.128",

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
-
 from conftest import assert_clean_error
+from PIL import Image
+from standin_detector import build as build_standin
+
 from pfgmbench.metrics.frechet import fd_from_features, frechet_distance
 from pfgmbench.metrics.inception_score import inception_score
-from standin_detector import build as build_standin
 
 
 def test_fid_of_a_set_with_itself_is_zero():

@@ -5,7 +5,6 @@ import os
 import stat
 
 import pytest
-
 from conftest import assert_clean_error, run_cli
 
 TINY = ["--preset", "digits-tiny", "--D", "64", "--quiet", "--set", "train.snapshot_kimg=0.128",

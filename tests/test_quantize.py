@@ -4,7 +4,12 @@ import torch
 
 from pfgmbench.config import resolve
 from pfgmbench.model import build_network
-from pfgmbench.quantize import fake_quantize, output_layer_names, quantize_model, selected
+from pfgmbench.quantize import (
+    fake_quantize,
+    output_layer_names,
+    quantize_model,
+    selected,
+)
 
 
 @pytest.mark.parametrize("bits", [5, 6, 7, 8, 9])

@@ -11,7 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pfgmbench.nets.songunet import Conv, FourierEmbedding, PositionalEmbedding, SongUNet, UNetBlock
+from pfgmbench.nets.songunet import (
+    Conv,
+    FourierEmbedding,
+    PositionalEmbedding,
+    SongUNet,
+    UNetBlock,
+)
 
 
 def fir_1d(filt, up):

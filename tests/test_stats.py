@@ -3,7 +3,13 @@ the verdict logic."""
 import numpy as np
 import pandas as pd
 
-from pfgmbench.tables.stats import difference, resolution, summarise_cells, tie_verdict, verdict
+from pfgmbench.tables.stats import (
+    difference,
+    resolution,
+    summarise_cells,
+    tie_verdict,
+    verdict,
+)
 
 
 def test_interval_covers_the_true_mean_about_95_percent_of_the_time():

@@ -3,11 +3,11 @@ import math
 
 import pandas as pd
 import pytest
-
 from conftest import assert_clean_error
+
 from pfgmbench.errors import UserError
-from pfgmbench.regression import compare
 from pfgmbench.physics.pfgmpp import PFGMPP
+from pfgmbench.regression import compare
 from pfgmbench.tables.render import render_best_table
 from pfgmbench.tables.results import COLUMNS, ResultsCSV, load_results
 from pfgmbench.tables.specs import SPECS, D_rows

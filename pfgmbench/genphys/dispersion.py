@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 import re
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ import numpy as np
 import sympy as sp
 from sympy.parsing.sympy_parser import parse_expr, rationalize, standard_transformations
 
+from pfgmbench.atomic import atomic_path
 from pfgmbench.errors import UserError
 
 EXAMPLE = 'e.g. "phi_t = lap phi", "phi_tt + 2 eps phi_t - lap phi", "phi_t + (-lap)^beta phi"'
@@ -678,10 +678,7 @@ def plot_im_omega(path, k_max=3.0, n_k=300, values=None):
         ax.legend(fontsize=6)
     for ax in axes.ravel()[len(TALK_PDES):]:
         ax.axis("off")
-    path = str(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return str(path)

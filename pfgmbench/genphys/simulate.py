@@ -17,11 +17,15 @@ Public API
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from pfgmbench.genphys.dispersion import PDEParseError, lambdify_branches, dispersion, parse
+from pfgmbench.atomic import atomic_path
+from pfgmbench.genphys.dispersion import (
+    PDEParseError,
+    dispersion,
+    lambdify_branches,
+    parse,
+)
 
 
 def _bumps(x, dims, length, width):
@@ -177,7 +181,7 @@ def simulate(text, params=None, dims=1, n=None, length=2 * np.pi, t_max=1.0, n_t
 
 def plot_simulation(result, path):
     """PNG with the field over time (1-D: curves at several times; 2-D: snapshots) and the
-    normalised high-k power vs time. Written to a temporary name, then os.replace."""
+    normalised high-k power vs time, written atomically."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -203,10 +207,7 @@ def plot_simulation(result, path):
     ax.set_xlabel("t")
     ax.set_ylabel(f"high-k power (|k|>{result['cutoff']:.3g}) / start")
     fig.suptitle(f"{result['pde']}  {result['params'] or ''}: {result['behaviour']}", fontsize=10)
-    path = str(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return str(path)

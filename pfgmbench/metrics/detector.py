@@ -5,7 +5,6 @@ path (/tmp/inception-2015-12-05.pt), our cache; else only an explicit --download
 One forward pass gives both the 2048-d pool features (FID) and, through the output layer
 without its bias, the 1008-way softmax (IS).
 """
-import hashlib
 import os
 import platform
 import urllib.request
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pfgmbench.atomic import atomic_path, write_text
+from pfgmbench.atomic import atomic_path, file_sha256, write_text
 from pfgmbench.cache import cache_dir
 from pfgmbench.errors import UserError
 
@@ -41,11 +40,7 @@ def candidate_paths(explicit=None):
 
 
 def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def download(dest=None, timeout_s=60, url=INCEPTION_URL):

@@ -54,7 +54,11 @@ def gmm1000_fd(x, y=None):
     side; the value is the mean over the two modes of the Fréchet distance to that exact component,
     plus d (2 w - 1)^2 for mode weights (w, 1 - w), plus sum over the 990 other directions of
     (std - 0.01)^2 for an isotropic fit. `y` is ignored (the reference is exact)."""
-    from pfgmbench.data.toys import GMM1000_LATENT_STD, GMM1000_NOISE, gmm1000_projection
+    from pfgmbench.data.toys import (
+        GMM1000_LATENT_STD,
+        GMM1000_NOISE,
+        gmm1000_projection,
+    )
     from pfgmbench.metrics.frechet import frechet_distance
 
     x = _as64(x).numpy()

@@ -50,7 +50,10 @@ class Family:
     # --- configuration ---
     @classmethod
     def configure(cls, cfg, D=None):
-        """Adjust a preset's config when `--family` selects this family (e.g. EDM sets D = inf)."""
+        """Adjust a preset's config when `--family` selects this family (e.g. EDM sets D = inf).
+        Only families with the knob D take --D."""
+        if D is not None and "D" not in cls.knob_names:
+            raise UserError(f"family {cls.name} has no D; drop --D")
         return cfg
 
     @classmethod

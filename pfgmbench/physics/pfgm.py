@@ -70,12 +70,6 @@ class PFGM(Family):
         self.p = dict(self.physics["pfgm"])
 
     @classmethod
-    def configure(cls, cfg, D=None):
-        if D is not None:
-            raise UserError("family pfgm has no D (it is the original PFGM, not PFGM++ at D = 1); drop --D")
-        return cfg
-
-    @classmethod
     def check_config(cls, cfg):
         p = cfg["physics"].get("pfgm")
         if not isinstance(p, dict):

@@ -60,12 +60,6 @@ class VP(Family):
         super().__init__(cfg, data_shape)
         self.p = dict(self.physics["vp"])
 
-    @classmethod
-    def configure(cls, cfg, D=None):
-        if D is not None:
-            raise UserError("family vp has no D; drop --D")
-        return cfg
-
     authors_precond = "VPPrecond"
 
     @classmethod
@@ -183,12 +177,6 @@ class VE(Family):
     def __init__(self, cfg, data_shape):
         super().__init__(cfg, data_shape)
         self.p = dict(self.physics["ve"])
-
-    @classmethod
-    def configure(cls, cfg, D=None):
-        if D is not None:
-            raise UserError("family ve has no D; drop --D")
-        return cfg
 
     def label(self, sampler=None):
         return "VE-ODE"

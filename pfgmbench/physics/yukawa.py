@@ -95,12 +95,6 @@ class Yukawa(PFGM):
     defaults = {"m": 0.0, "pfgm": {**PFGM.defaults["pfgm"], "z_exp": 0.0}}
 
     @classmethod
-    def configure(cls, cfg, D=None):
-        if D is not None:
-            raise UserError("family yukawa has no D; set its screening mass with --set physics.m=M")
-        return cfg
-
-    @classmethod
     def check_config(cls, cfg):
         super().check_config(cfg)
         if not float(cfg["physics"]["m"]) >= 0:

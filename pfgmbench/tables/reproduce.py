@@ -125,7 +125,11 @@ def _with_optional_rows(df, spec, root, scale):
 def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, device, progress, log,
             from_checkpoints=None):
     from pfgmbench.evaluate import device_for
-    from pfgmbench.tables.robustness import checkpoint_sources, load_robustness, run_robustness
+    from pfgmbench.tables.robustness import (
+        checkpoint_sources,
+        load_robustness,
+        run_robustness,
+    )
 
     knobs = [r.knob_dict for r in spec.rows if not r.cond]
     if from_checkpoints:   # the authors' released models, imported safely: no training

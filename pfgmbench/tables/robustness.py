@@ -9,7 +9,14 @@ from pfgmbench.errors import UserError
 from pfgmbench.progress import log as default_log
 from pfgmbench.quantize import RULES, quantize_model, top_resolution
 from pfgmbench.tables.render import HIGHER_IS_BETTER
-from pfgmbench.tables.results import COLUMNS, ResultsCSV, cell_key, load_results, parse_knobs, row_from
+from pfgmbench.tables.results import (
+    COLUMNS,
+    ResultsCSV,
+    cell_key,
+    load_results,
+    parse_knobs,
+    row_from,
+)
 from pfgmbench.tables.specs import STRESS
 
 KINDS = tuple(STRESS)

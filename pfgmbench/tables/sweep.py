@@ -14,7 +14,13 @@ from pfgmbench.data import data_N
 from pfgmbench.errors import UserError
 from pfgmbench.physics import family_class
 from pfgmbench.progress import log as default_log
-from pfgmbench.tables.results import COLUMNS, ResultsCSV, cell_key, format_knobs, row_from
+from pfgmbench.tables.results import (
+    COLUMNS,
+    ResultsCSV,
+    cell_key,
+    format_knobs,
+    row_from,
+)
 
 
 @dataclass
