@@ -98,8 +98,10 @@ def generate(family, model, seeds, steps, sampler=None, num_classes=0, device="c
         def hook(x, t):
             return family.step_noise(x, t, alpha, gens.randn(x.shape[1:], device))
     solve = SOLVERS[family.samplers[sampler]]
-    x = solve(family.velocity(counter, sampler), family.grid(steps, device, sampler), x0, hook=hook,
+    grid = family.grid(steps, device, sampler)
+    x = solve(family.velocity(counter, sampler), grid, x0, hook=hook,
               noise=lambda shape: gens.randn(shape, device), **family.solver_options(sampler))
+    x = family.finish(counter, x, grid, sampler)
     return family.to_data(x), labels, counter.nfe
 
 

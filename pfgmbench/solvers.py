@@ -60,16 +60,18 @@ def heun(velocity, grid, x0, hook=None, noise=None):
     return x
 
 
-def ancestral(velocity, grid, x0, hook=None, noise=None):
+def ancestral(velocity, grid, x0, hook=None, noise=None, noise_up=None):
     """Ancestral sampling over noise levels (DDPM; k-diffusion's Euler-ancestral): each step goes
     deterministically down to sigma_down and adds fresh noise of std sigma_up, with
-    sigma_up = min(s', sqrt(s'^2 (s^2 - s'^2) / s^2)), sigma_down = sqrt(s'^2 - sigma_up^2)."""
+    sigma_up = min(s', sqrt(s'^2 (s^2 - s'^2) / s^2)) (the posterior's), or `noise_up(s, s')`
+    when given, and sigma_down = sqrt(s'^2 - sigma_up^2)."""
     x = x0.to(torch.float64)
     for i in range(len(grid) - 1):
         s, s_next = grid[i], grid[i + 1]
         if hook is not None:
             x = hook(x, s)
-        up = torch.minimum(s_next, (s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2).sqrt())
+        up = noise_up(s, s_next) if noise_up is not None else (s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2).sqrt()
+        up = torch.minimum(s_next, up)
         down = (s_next ** 2 - up ** 2).sqrt()
         x = x + (down - s) * velocity(x, s)
         if s_next > 0:

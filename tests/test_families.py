@@ -250,3 +250,19 @@ def test_demos_show_the_flows_and_the_collapse_without_z(tmp_path):
         assert s[f"no_z_{name}"]["data_covered"] < 0.5 * s[f"pfgm_{name}"]["data_covered"]
         for png in ("pfgm_trajectories", "pfgmpp_trajectories", "no_z_collapse"):
             assert (tmp_path / f"{png}_{name}.png").stat().st_size > 10_000
+
+
+def test_ddpm_levels_and_step_noise():
+    """DDPM's linear betas (1e-4 .. 0.02, 1000 steps): sigma_j = sqrt((1 - abar_j) / abar_j); its step
+    noise (variance beta_t in the scaled chain) is sqrt(beta_t / abar_(t-1)) in noise-level units."""
+    from pfgmbench.physics.sde import ddpm_noise, ddpm_sigmas
+
+    betas = np.linspace(1e-4, 0.02, 1000)
+    abar = np.cumprod(1 - betas)
+    np.testing.assert_allclose(ddpm_sigmas().numpy(), np.sqrt((1 - abar) / abar), rtol=1e-10)
+    for t in (2, 10, 500, 999):      # 1-based step t: from sigma_t to sigma_(t-1)
+        s, s2 = np.sqrt((1 - abar[t - 1]) / abar[t - 1]), np.sqrt((1 - abar[t - 2]) / abar[t - 2])
+        got = float(ddpm_noise(torch.tensor(s), torch.tensor(s2)))
+        assert got == pytest.approx(np.sqrt(betas[t - 1] / abar[t - 2]), rel=1e-9)
+    grid = VP(_cfg("vp"), (4,)).grid(0, sampler="ddpm")
+    assert len(grid) == 1001 and grid[-1] == 0 and grid[0] == pytest.approx(np.sqrt((1 - abar[-1]) / abar[-1]))

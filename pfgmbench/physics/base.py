@@ -129,6 +129,11 @@ class Family:
         """Extra keyword arguments for the solver (e.g. RK45 tolerances)."""
         return {}
 
+    def finish(self, model, x, grid, sampler=None):
+        """A last step after the solver, e.g. the denoising step at the end of an adaptive solve that
+        stops short of noise level zero (score-SDE's noise removal); none by default."""
+        return x
+
     def step_noise(self, x, t, alpha, eps):
         """PFGM++'s robustness test: x <- x + alpha t_i eps before each step."""
         return x + alpha * t * eps

@@ -138,34 +138,43 @@ class PFGM(Family):
         return torch.cat([R[:, None] * u, torch.full((B, 1), float(self.p["z_max"]), dtype=torch.float64)], dim=1)
 
     def grid(self, steps, device="cpu", sampler=None):
-        """t = ln z from ln z_max down to ln z_min; `steps` equal steps (geometric in z) for Euler / Heun."""
+        """RK45: t = ln z from ln z_max to ln z_min (the authors' change of variable). Euler / Heun:
+        `steps` steps in z itself on a geometric grid, as the authors' Euler / improved Euler take them
+        (a z-step is exact on a radial field; a step in ln z is not)."""
         self._ready()
-        if sampler == "rk45":    # adaptive: only the ends matter
-            steps = 1
-        return torch.linspace(math.log(self.p["z_max"]), math.log(self.p["z_min"]), steps + 1, dtype=torch.float64,
-                              device=device)
+        lnz = torch.linspace(math.log(self.p["z_max"]), math.log(self.p["z_min"]), (1 if sampler == "rk45" else steps) + 1,
+                             dtype=torch.float64, device=device)
+        return lnz if sampler == "rk45" else lnz.exp()
 
     def solver_options(self, sampler):
         return {"rtol": self.p["rtol"], "atol": self.p["atol"]} if sampler == "rk45" else {}
 
-    def velocity(self, model, sampler=None):
-        """The backward ODE in t = ln z: dx/dt = z v_x / (v_z + 1e-5), dz/dt = z (PFGM eq. 10), with
-        the authors' substitute for v_z below z_exp (appendix B.2.3): v_z = -sqrt(N) z / (|x| + gamma),
-        |x| from the predicted |v_x| through the normalisation."""
+    def field_direction(self, model, state, z):
+        """dx/dz = v_x / (v_z + 1e-5) at height z (PFGM eq. 10), with the authors' substitute for v_z
+        below z_exp (appendix B.2.3): v_z = -sqrt(N) z / (|x| + gamma), where |x| = gamma u / (1 - u)
+        and u = |v_x| / sqrt(N) come from the normalisation of the predicted field."""
         N, p = self.N, self.p
+        x = state[:, :N].reshape(-1, *self.shape)
+        out = model(x, torch.full((state.shape[0],), z, dtype=torch.float64, device=state.device))
+        out = out.to(torch.float64).flatten(1)
+        vx, vz = out[:, :N], out[:, N]
+        if p["z_exp"] and z < p["z_exp"] and p["gamma"] > 0:
+            unit = vx.norm(dim=1) / math.sqrt(N)
+            norm = torch.sqrt((p["gamma"] * unit / (1 - unit)) ** 2 + z ** 2)
+            vz = -math.sqrt(N) * z / (norm + p["gamma"])
+        return vx / (vz + Z_EPS)[:, None]
+
+    def velocity(self, model, sampler=None):
+        """The backward ODE: in t = ln z for RK45, dx/dt = z dx/dz, dz/dt = z; in z for Euler / Heun,
+        dx/dz, dz/dz = 1 (the state carries z, which moves exactly with the grid)."""
+        in_log_z = sampler == "rk45"
 
         def v(state, t):
-            z = float(torch.exp(torch.as_tensor(t, dtype=torch.float64)))
-            x = state[:, :N].reshape(-1, *self.shape)
-            out = model(x, torch.full((state.shape[0],), z, dtype=torch.float64, device=state.device))
-            out = out.to(torch.float64).flatten(1)
-            vx, vz = out[:, :N], out[:, N]
-            if p["z_exp"] and z < p["z_exp"] and p["gamma"] > 0:
-                unit = (vx.norm(dim=1) / math.sqrt(N)).clamp(max=1 - 1e-7)
-                norm = torch.sqrt((p["gamma"] * unit / (1 - unit)) ** 2 + z ** 2)
-                vz = -math.sqrt(N) * z / (norm + p["gamma"])
-            dx = z * vx / (vz + Z_EPS)[:, None]
-            return torch.cat([dx, torch.full_like(vz, z)[:, None]], dim=1)
+            z = float(torch.exp(torch.as_tensor(t, dtype=torch.float64))) if in_log_z else float(t)
+            dxdz = self.field_direction(model, state, z)
+            rate = z if in_log_z else 1.0
+            return torch.cat([rate * dxdz, torch.full((state.shape[0], 1), rate, dtype=torch.float64,
+                                                      device=state.device)], dim=1)
 
         return v
 

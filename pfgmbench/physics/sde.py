@@ -28,6 +28,20 @@ def vp_sigma_inv(sigma, beta_d=19.9, beta_min=0.1):
     return ((beta_min ** 2 + 2 * beta_d * (1 + sigma ** 2).log()).sqrt() - beta_min) / beta_d
 
 
+def ddpm_sigmas(M=1000, beta_1=1e-4, beta_M=0.02):
+    """DDPM's discrete noise levels sigma_j = sqrt((1 - abar_j) / abar_j), j = 1..M, from its linear betas
+    beta_j = linspace(1e-4, 0.02, M) and abar_j = prod_{i <= j} (1 - beta_i) (Ho et al. 2020)."""
+    abar = torch.cumprod(1 - torch.linspace(beta_1, beta_M, M, dtype=torch.float64), 0)
+    return ((1 - abar) / abar).sqrt()
+
+
+def ddpm_noise(s, s_next):
+    """DDPM's 'fixedlarge' step noise (variance beta_t, the CIFAR-10 setting), in noise-level units:
+    with abar = 1 / (1 + sigma^2), beta_t = 1 - abar_t / abar_(t-1), the fresh noise of the unscaled
+    state has std sqrt(beta_t / abar_(t-1)) = sqrt((s^2 - s'^2)(1 + s'^2) / (1 + s^2))."""
+    return ((s ** 2 - s_next ** 2) * (1 + s_next ** 2) / (1 + s ** 2)).sqrt()
+
+
 @functools.lru_cache(maxsize=4)
 def iddpm_sigmas(M=1000, C_1=0.001, C_2=0.008):
     """The improved-DDPM noise levels u_j, j = 0..M (EDM's DDIM discretisation): u_M = 0,
@@ -99,9 +113,8 @@ class VP(Family):
 
     def grid(self, steps, device="cpu", sampler=None):
         p = self.p
-        if sampler == "ddpm":   # the discrete chain: sigma(j / M), j = M..1, then 0
-            t = torch.arange(p["M"], 0, -1, dtype=torch.float64) / p["M"]
-            g = torch.cat([self.sigma(t), torch.zeros(1, dtype=torch.float64)])
+        if sampler == "ddpm":   # DDPM's discrete chain, then 0
+            g = torch.cat([ddpm_sigmas(p["M"]).flip(0), torch.zeros(1, dtype=torch.float64)])
         elif sampler == "ddim":   # iDDPM levels inside the network's range, `steps` of them, then 0
             lo, hi = max(0.002, self._sigma_range()[0]), min(81.0, self._sigma_range()[1])
             u = iddpm_sigmas(p["M"]).clone()
@@ -110,8 +123,10 @@ class VP(Family):
             g = torch.cat([u[idx], torch.zeros(1, dtype=torch.float64)])
         elif sampler == "rk45":
             g = torch.tensor([1.0, p["eps_s"]], dtype=torch.float64)
-        elif sampler == "sde":   # `steps` equal steps of t from 1 to eps_s (score-SDE's Euler-Maruyama)
-            g = torch.linspace(1.0, p["eps_s"], steps + 1, dtype=torch.float64)
+        elif sampler == "sde":   # score-SDE's Euler-Maruyama: `steps` calls at linspace(1, eps_s), each a step
+            # of 1/steps; the last lands below eps_s and returns the step's mean (its noise removal)
+            g = torch.cat([torch.linspace(1.0, p["eps_s"], steps, dtype=torch.float64),
+                           torch.tensor([p["eps_s"] - 1.0 / steps], dtype=torch.float64)])
         else:   # VP discretisation: t_i = 1 + i / (T - 1) (eps_s - 1), then t = 0
             i = torch.arange(steps, dtype=torch.float64)
             g = torch.cat([1 + i / (steps - 1) * (p["eps_s"] - 1), torch.zeros(1, dtype=torch.float64)])
@@ -131,7 +146,19 @@ class VP(Family):
     def solver_options(self, sampler):
         if sampler == "sde":
             return {"diffusion": lambda t: self.beta(t).sqrt()}
+        if sampler == "ddpm":
+            return {"noise_up": ddpm_noise}
         return {"rtol": self.p["rtol"], "atol": self.p["atol"]} if sampler == "rk45" else {}
+
+    def finish(self, model, x, grid, sampler=None):
+        """RK45 stops at t = eps_s: one denoising step, x <- D(x / s; sigma) (score-SDE's noise removal)."""
+        if sampler != "rk45":
+            return x
+        t = grid[-1]
+        sigma = self.sigma(t)
+        s = 1 / (1 + sigma ** 2).sqrt()
+        ones = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
+        return model(x / s, sigma * ones).to(torch.float64)
 
     def velocity(self, model, sampler=None):
         if sampler == "sde":
@@ -221,6 +248,13 @@ class VE(Family):
 
     def solver_options(self, sampler):
         return {"rtol": self.p["rtol"], "atol": self.p["atol"]} if sampler == "rk45" else {}
+
+    def finish(self, model, x, grid, sampler=None):
+        """RK45 stops at sigma_min: one denoising step, x <- D(x; sigma_min) (score-SDE's noise removal)."""
+        if sampler != "rk45":
+            return x
+        ones = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
+        return model(x, grid[-1].sqrt() * ones).to(torch.float64)
 
     def velocity(self, model, sampler=None):
         def v(x, t):
