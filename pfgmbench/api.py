@@ -18,6 +18,7 @@ from pfgmbench.images_io import save_grid as _save_grid
 from pfgmbench.images_io import to_uint8
 from pfgmbench.physics import build_family
 from pfgmbench.quantize import quantize_model, top_resolution
+from pfgmbench.solvers import mean_nfe
 
 
 class Run:
@@ -37,8 +38,8 @@ class Run:
 
     def sample(self, seeds, steps=None, sampler=None, alpha=0.0, quant_bits=None, quant_rule="paper",
                class_label=None, batch=None):
-        """Samples for `seeds` as one float64 tensor (n, ...) in data space, and the NFE per sample in
-        `self.last_nfe`. Quantisation works on a copy: the loaded network stays as it was."""
+        """Samples for `seeds` as one float64 tensor (n, ...) in data space, and the mean NFE per sample
+        over all batches in `self.last_nfe`. Quantisation works on a copy: the loaded network stays as it was."""
         import copy
 
         seeds = [int(s) for s in seeds]
@@ -48,12 +49,13 @@ class Run:
             quantize_model(net, quant_bits, quant_rule, top_resolution(self.snap))
         sampler = check_sampler(self.family, sampler)
         steps = int(steps or self.cfg["sample"]["steps"])
-        out, nfe = [], None
-        for _, x, nfe in sample_images(net, self.cfg, self.shape, self.snap["num_classes"], seeds, steps,
-                                       int(batch or self.cfg["sample"]["batch"]), self.device, alpha,
-                                       sampler=sampler, class_label=class_label):
+        out, evals = [], 0.0
+        for chunk, x, nfe in sample_images(net, self.cfg, self.shape, self.snap["num_classes"], seeds, steps,
+                                           int(batch or self.cfg["sample"]["batch"]), self.device, alpha,
+                                           sampler=sampler, class_label=class_label):
             out.append(x.cpu())
-        self.last_nfe = nfe
+            evals += nfe * len(chunk)
+        self.last_nfe = mean_nfe(evals, len(seeds))
         return torch.cat(out)
 
 

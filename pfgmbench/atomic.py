@@ -49,6 +49,21 @@ def file_sha256(path):
     return h.hexdigest()
 
 
+def read_jsonl(path):
+    """The records of a JSON-lines file written by append_line; [] if it is missing. A torn last line
+    (a kill in the middle of a write on a filesystem that does not honour fsync) is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
 def append_line(path, line):
     """Append one line with a single write: whole lines or nothing after a kill."""
     with open(path, "a") as f:

@@ -21,6 +21,17 @@ def _peak_memory_mb(dev):
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # the process's peak RSS
 
 
+def _timed(fn, dev):
+    """Wall time of fn(); on CUDA the queue is drained before and after (kernels run asynchronously)."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    t = time.perf_counter()
+    fn()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return time.perf_counter() - t
+
+
 def run_bench(cfg, repeats=5):
     """Overheads and throughput of one preset in its compute mode on its device (cfg train.device)."""
     from pfgmbench import compute
@@ -36,7 +47,7 @@ def run_bench(cfg, repeats=5):
     labels = (torch.nn.functional.one_hot(torch.zeros(batch, dtype=torch.long), tr.ds.num_classes).float().to(dev)
               if cfg["data"].get("cond") else None)
 
-    model = network_model(net, cfg)
+    model = network_model(compute.prepare_network(cfg, net), cfg)   # as sample_images runs it
     seeds = list(range(batch))
     ncls = tr.ds.num_classes if labels is not None else 0
 
@@ -45,47 +56,38 @@ def run_bench(cfg, repeats=5):
 
     nfe = sample_once()   # the sampler's own count of network evaluations
 
-    @torch.no_grad()
-    def nfe_forwards():   # the same number of bare network calls the sampler makes
+    def nfe_forwards():   # the same number of bare network calls (same compute mode) the sampler makes
         for _ in range(nfe):
-            net(x, sigma, labels)
+            model(x, sigma, labels)
 
     # Interleave the two so CPU clock drift hits both alike; compare sums of equal work.
     t_sample = t_bare_fwd = 0.0
     for _ in range(max(1, repeats // 2)):
-        t = time.perf_counter()
-        sample_once()
-        t_sample += time.perf_counter() - t
-        t = time.perf_counter()
-        nfe_forwards()
-        t_bare_fwd += time.perf_counter() - t
+        t_sample += _timed(sample_once, dev)
+        t_bare_fwd += _timed(nfe_forwards, dev)
     t_fwd = t_bare_fwd / (nfe * max(1, repeats // 2))
     t_sample /= max(1, repeats // 2)
 
     # Bare step: forward + backward + Adam on a fixed input, nothing else.
     model, opt = tr.net, tr.opt
-    xt = torch.randn(tr.B, *shape, device=dev)
+    xt = compute.memory_format(cfg, torch.randn(tr.B, *shape, device=dev))
     st = torch.full((tr.B,), 1.0, device=dev)
     lt = labels[:1].expand(tr.B, -1) if labels is not None else None
 
     def bare():
         opt.zero_grad(set_to_none=True)
-        model(xt, st, lt).square().sum().backward()
+        with compute.autocast(cfg, dev):
+            out = model(xt, st, lt)
+        out.float().square().sum().backward()
         opt.step()
 
     bare()
     tr.step()
     t_bare = t_step = 0.0
     for _ in range(repeats):   # interleaved, as above
-        t = time.perf_counter()
-        bare()
-        t_bare += time.perf_counter() - t
-        t = time.perf_counter()
-        tr.step()
-        t_step += time.perf_counter() - t
+        t_bare += _timed(bare, dev)
+        t_step += _timed(tr.step, dev)
     t_bare, t_step = t_bare / repeats, t_step / repeats
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
     images_per_s = tr.B / t_step
     total_images = cfg["train"]["kimg"] * 1000
     return {

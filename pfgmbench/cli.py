@@ -116,7 +116,8 @@ def train(preset, family, D, out, kimg, seed, cond, sets, resume, quiet, nproc, 
 @click.option("--sampler", default=None, help="Solver, e.g. heun | euler. Default: the model family's.")
 @click.option("--out", required=True, type=click.Path(), help="Output folder (the grid goes beside it).")
 @click.option("--format", "fmt", type=click.Choice(["png", "npz"]), default="png", show_default=True)
-@click.option("--batch", type=int, default=None, help="Seeds per batch (does not change the samples).")
+@click.option("--batch", type=int, default=None, help="Seeds per batch (does not change the samples, except for the adaptive rk45 sampler, "
+                   "whose step sizes the whole batch shares).")
 @click.option("--alpha", type=float, default=0.0, show_default=True, help="Step noise x += alpha t_i eps.")
 @click.option("--quant-bits", type=int, default=None, help="Fake-quantise weights to B bits first.")
 @click.option("--quant-rule", type=click.Choice(["paper", "output", "all"]), default="paper", show_default=True)
@@ -190,7 +191,7 @@ def presets(keys, as_json):
 @click.option("--run", "--run-dir", "run", type=click.Path(), default=None, help="Generate from this run in memory.")
 @click.option("--ckpt", type=click.Path(), default=None, help="A snapshot file instead of --run.")
 @click.option("--all-snapshots", is_flag=True, help="Score every snapshot of --run: Min and Top-3 average.")
-@click.option("--metric", required=True, help="fid | is | fd-digits | is-digits | mmd | swd | energy")
+@click.option("--metric", required=True, help="fid | is | fd-digits | is-digits | mmd | swd | energy | gmm-fd")
 @click.option("--num", "--num-samples", "num", type=int, default=None,
               help="Samples to generate (with --run / --ckpt); default 1000.")
 @click.option("--seeds", default=None, help="Seeds to generate (with --run / --ckpt), default 0-(num-1).")
@@ -356,20 +357,27 @@ def sweep(axis, D, out_csv, **kw):
       pfgmbench sweep --axis sample.steps=10,18,40 --family edm --out runs/steps.csv
     """
     from pfgmbench.config import resolve
+    from pfgmbench.physics import family_class
     from pfgmbench.physics.pfgmpp import parse_D
     from pfgmbench.tables.specs import Row
     from pfgmbench.tables.sweep import parse_axis
 
     variants = parse_axis(axis)
-    for _, sets in variants:   # every value must resolve before anything trains
-        resolve(kw["preset"], sets=(*kw["sets"], *sets))
+    Dv = parse_D(D) if D is not None else None
+    for _, sets in variants:   # every value must resolve, with the family and --set, before anything trains
+        resolve(kw["preset"], family=kw["family"], D=Dv, sets=(*kw["sets"], *sets))
+    base = resolve(kw["preset"], family=kw["family"], D=Dv, sets=kw["sets"])
+    fam = family_class(base["physics"]["family"])
+    knob = axis.split("=", 1)[0].removeprefix("physics.")
+    if knob in fam.knob_names:   # a model knob (D, m, ...): one table row per value, as sweep-d makes
+        values = [float(s.split("=", 1)[1]) for _, (s,) in variants]
+        model_rows = [tuple((k, v if k == knob else base["physics"][k]) for k in fam.knob_names) for v in values]
+        variants = None
+    else:
+        model_rows = [tuple((k, base["physics"][k]) for k in fam.knob_names)]
 
     def rows(family, cond, sampler):
-        cfg = resolve(kw["preset"], family=family, D=parse_D(D) if D is not None else None)
-        from pfgmbench.physics import family_class
-
-        names = family_class(cfg["physics"]["family"]).knob_names
-        return [Row(cfg["physics"]["family"], tuple((k, cfg["physics"][k]) for k in names), cond, sampler)]
+        return [Row(fam.name, knobs, cond, sampler) for knobs in model_rows]
 
     _run_sweep(rows, out_csv, variants=variants, **{**kw, "absolute": True if D is None else kw["absolute"]})
 
@@ -743,6 +751,10 @@ def main():
         ctx = getattr(e, "ctx", None)
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         click.echo(f"error: {e.format_message()}{where}", err=True)
+        sys.exit(2)
+    except OSError as e:    # a folder that cannot be written, a full disk: say which file, no traceback
+        what = f"{e.strerror or type(e).__name__}" + (f": {e.filename}" if e.filename else "")
+        click.echo(f"error: {what}; check the path and its permissions (or free space) and rerun", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted; rerun the same command (with --resume auto for train) to continue", err=True)

@@ -100,6 +100,12 @@ def apply_sets(cfg, sets):
         except yaml.YAMLError:
             raise UserError(f"--set {key}: cannot parse value '{text}'") from None
         old = node[leaf]
+        if isinstance(value, str) and isinstance(old, (int, float)) and not isinstance(old, bool):
+            try:      # YAML 1.1 reads 1e-3 (no dot) as a string
+                value = float(value)
+                value = int(value) if isinstance(old, int) and value.is_integer() else value
+            except ValueError:
+                pass
         if isinstance(old, bool) != isinstance(value, bool) or (
                 isinstance(old, (int, float)) and not isinstance(old, bool)
                 and not isinstance(value, (int, float))) or (
@@ -149,8 +155,8 @@ def resolve(preset, D=None, sets=(), family=None, physics=None, **overrides):
         cfg["physics"]["family"] = family
         cfg["physics"] = _merge(family_class(family).defaults, cfg["physics"])
     cfg = apply_sets(cfg, sets)
-    if family is not None:
-        cfg = family_class(family).configure(cfg, D)
+    if family is not None or D is not None:   # configure also refuses --D for a family without D
+        cfg = family_class(cfg["physics"]["family"]).configure(cfg, D)
     if D is not None:
         cfg["physics"]["D"] = D
     for k, v in (physics or {}).items():

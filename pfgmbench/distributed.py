@@ -6,11 +6,13 @@ import torch.distributed as dist
 
 
 def init():
-    """Join the process group when launched by torchrun (NCCL on GPUs, gloo on CPU)."""
+    """Join the process group when launched by torchrun: NCCL for CUDA tensors and gloo for CPU ones
+    (statistics kept on the CPU, or --device cpu on a GPU machine, are reduced through gloo)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
+        backend = "gloo"
+        if torch.cuda.is_available():
+            backend = "cpu:gloo,cuda:nccl"
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend)
 

@@ -13,16 +13,17 @@ from pfgmbench import checkpoint, compute, distributed
 from pfgmbench.data import load_dataset
 from pfgmbench.errors import UserError
 from pfgmbench.images_io import load_png_folder, to_uint8
+from pfgmbench.metrics import HIGHER_IS_BETTER
 from pfgmbench.metrics.bootstrap import bootstrap_se
 from pfgmbench.physics import build_family
 from pfgmbench.progress import Progress
+from pfgmbench.seeds import format_seeds
 from pfgmbench.solvers import mean_nfe
 
 IMAGE_METRICS = ("fid", "is")
 DIGIT_METRICS = ("fd-digits", "is-digits")
 TOY = ("mmd", "swd", "energy", "gmm-fd")
 METRICS = IMAGE_METRICS + DIGIT_METRICS + TOY
-HIGHER_IS_BETTER = ("is", "is-digits")
 BOOTSTRAP = {"fd-digits": 50, "swd": 20, "mmd": 20, "energy": 20, "gmm-fd": 50}   # resamples per value
 
 
@@ -32,14 +33,30 @@ def load_samples(path):
     if path.is_dir() and (path / "samples.npz").exists() and not any(path.glob("0*.png")):
         path = path / "samples.npz"
     if path.is_file() and path.suffix == ".npz":
-        with np.load(path) as z:
-            return z["samples"]
+        try:
+            with np.load(path) as z:
+                if "samples" not in z.files:
+                    raise UserError(f"{path} has no 'samples' array (it has {', '.join(z.files) or 'none'}); "
+                                    "save the samples as np.savez(path, samples=x)")
+                return z["samples"]
+        except (OSError, ValueError):
+            raise UserError(f"{path} is not a readable .npz of samples") from None
     if path.is_dir():
         files, arr = load_png_folder(path)
         if not files:
             raise UserError(f"no PNG images or samples.npz in {path}")
         return arr
     raise UserError(f"samples not found: {path}; pass a folder of PNGs or a samples.npz")
+
+
+def scorer_identity(metric, inception=None, mode="legacy_tensorflow"):
+    """What, beside the samples, decides an image metric's value (the detector's bytes and the FID
+    mode), for the keys of results cells; {} for the built-in proxy metrics."""
+    if metric not in IMAGE_METRICS:
+        return {}
+    from pfgmbench.metrics import detector
+
+    return {"detector": detector.sha256(detector.resolve_detector(inception)), "mode": mode}
 
 
 class Scorer:
@@ -58,7 +75,7 @@ class Scorer:
 
             path = detector.resolve_detector(inception, allow_download=download)
             self.detector = detector.InceptionDetector(path, mode, device)
-            self.info.update(mode=mode, detector=str(path), detector_sha256=detector.sha256(path))
+            self.info.update(mode=mode, detector=str(path), detector_sha256=self.detector.sha256)
             if metric == "fid":
                 if ref_stats is None:
                     if ref_dataset is None:
@@ -144,17 +161,20 @@ class Scorer:
 
 
 def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, progress=True, net_transform=None,
-                   sampler=None):
+                   sampler=None, sample=None):
     """Generate `seeds` from `ckpt` in memory and score them. Records the fraction of image
     samples with any value outside [-1, 1] by more than one grey level (out_of_range: most
     samples, slightly) and beyond +-2, twice the data range (far_out: heavy-tailed small D).
     Under torchrun each rank generates whole batches of seeds (generate.rank_share); feature
     statistics are all-reduced and per-sample outputs gathered in seed order, so the score does not
-    depend on the ranks."""
+    depend on the ranks. `sample` replaces the checkpoint's sampling settings (a sweep over sample.*
+    scores one trained model several ways)."""
     from pfgmbench.generate import rank_share, sample_images
 
     world, rank = distributed.world_size(), distributed.rank()
     cfg, net, snap = checkpoint.load_network(ckpt, device)
+    if sample is not None:
+        cfg = {**cfg, "sample": {**cfg["sample"], **sample}}
     if net_transform is not None:
         net = net_transform(net)
     shape, batch = tuple(snap["data_shape"]), int(cfg["sample"]["batch"])
@@ -206,7 +226,7 @@ def score_snapshot(scorer, ckpt, seeds, steps=None, device="cpu", alpha=0.0, pro
         counted = torch.as_tensor(distributed.gather_by_seed(counted[None].numpy(), [rank]).sum(0))
     res.update(checkpoint=str(ckpt), kimg=snap["kimg"], steps=steps, nfe=mean_nfe(*counted.tolist()), alpha=alpha,
                family=family.name, method=family.label(sampler or family.default_sampler), knobs=family.knobs(),
-               compute=compute.label(cfg), sampler=sampler or family.default_sampler, seeds=f"{seeds[0]}-{seeds[-1]}",
+               compute=compute.label(cfg), sampler=sampler or family.default_sampler, seeds=format_seeds(seeds),
                total_s=round(time.time() - t0, 3),
                out_of_range=float(counts[0] / counts[2]) if counts[2] else None,
                far_out=float(counts[1] / counts[2]) if counts[2] else None)
@@ -217,9 +237,10 @@ def evaluate_run(scorer, snaps, base_seeds, seed_ranges=1, steps=None, device="c
     """Score each snapshot on `seed_ranges` disjoint seed ranges; Min and Top-3 over checkpoints
     (EDM: the best of the seed ranges for each checkpoint)."""
     rows = []
+    span = max(base_seeds) - min(base_seeds) + 1      # shift by the span: disjoint for any seed list
     for snap in snaps:
         for k in range(seed_ranges):
-            shifted = [s + k * len(base_seeds) for s in base_seeds]
+            shifted = [s + k * span for s in base_seeds]
             rows.append(score_snapshot(scorer, snap, shifted, steps, device, progress=progress, sampler=sampler))
     if len(rows) == 1:
         return rows[0]
@@ -235,9 +256,12 @@ def evaluate_run(scorer, snaps, base_seeds, seed_ranges=1, steps=None, device="c
 
 
 def min_and_top3(values):
-    """PFGM++ tables: Min FID = best checkpoint; Top-3 avg = mean of the three best (lower is better)."""
+    """PFGM++ tables: Min FID = best checkpoint; Top-3 avg = mean of the three best (lower is better);
+    no Top-3 from fewer than three checkpoints."""
     v = sorted(values)
-    return (v[0], float(np.mean(v[:3]))) if v else (float("nan"), float("nan"))
+    if not v:
+        return float("nan"), None
+    return v[0], (float(np.mean(v[:3])) if len(v) >= 3 else None)
 
 
 def digits_to_8x8(x):
@@ -260,6 +284,7 @@ def reference_statistics(dataset, root=None, mode="legacy_tensorflow", inception
     """FID reference statistics of a whole data set (cached by fingerprint); returns their path."""
     import shutil
 
+    from pfgmbench.atomic import atomic_path
     from pfgmbench.metrics import detector, fid
 
     path = detector.resolve_detector(inception, allow_download=download)
@@ -268,7 +293,8 @@ def reference_statistics(dataset, root=None, mode="legacy_tensorflow", inception
     data = ds.data if not ds.data.dtype.is_floating_point else to_uint8(ds.data)
     stats = fid.ref_stats_for_dataset(det, dataset, data.numpy())
     if copy_to:
-        shutil.copyfile(stats, copy_to)
+        with atomic_path(copy_to) as tmp:      # never a half-copied file at --out
+            shutil.copyfile(stats, tmp)
         return copy_to
     return stats
 

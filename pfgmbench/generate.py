@@ -121,20 +121,25 @@ def sample_images(net, cfg, shape, num_classes, seeds, steps, batch, device, alp
 
 
 def _check_manifest(out, settings, overwrite):
-    """Refuse to add images made with other settings to a folder (or clear it with --overwrite)."""
+    """Refuse to add images made with other settings, or of unknown settings, to a folder (or clear it
+    with --overwrite)."""
     path = out / MANIFEST
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())["settings"]
-    except (ValueError, KeyError):
-        old = {}
-    diff = next((k for k in settings if old.get(k) != settings[k]), None)
-    if diff is None:
-        return
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())["settings"]
+        except (ValueError, KeyError):
+            old = {}
+        diff = next((k for k in settings if old.get(k) != settings[k]), None)
+        if diff is None:
+            return
+        problem = f"{out} holds samples made with {diff}={old.get(diff)!r}, not {settings[diff]!r}"
+    else:
+        strays = list(out.glob("[0-9]*.png")) + [p for p in [out / "samples.npz"] if p.exists()]
+        if not strays:
+            return
+        problem = f"{out} holds {len(strays)} sample file(s) with no {MANIFEST} saying how they were made"
     if not overwrite:
-        raise UserError(f"{out} holds samples made with {diff}={old.get(diff)!r}, not {settings[diff]!r}; "
-                        "add --overwrite to replace them, or choose a new --out")
+        raise UserError(f"{problem}; add --overwrite to replace them, or choose a new --out")
     if distributed.is_main():
         for p in list(out.glob("[0-9]*.png")) + [out / "samples.npz", path]:
             p.unlink(missing_ok=True)
@@ -160,6 +165,9 @@ def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto
     shape, ncls = tuple(snap["data_shape"]), snap["num_classes"]
     family = build_family(cfg, shape)
     sampler = check_sampler(family, sampler)
+    if alpha and not family.step_noise_defined:
+        raise UserError(f"--alpha (PFGM++'s step-noise test) is not defined for family {family.name}; "
+                        "drop --alpha or sample a PFGM++/EDM model")
     if class_label is not None:
         if not (cfg["data"].get("cond") and ncls):
             raise UserError(f"--class needs a class-conditional model; {ckpt} is unconditional")
@@ -207,7 +215,7 @@ def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto
             kept.append(x)
     bar.close()
     wall = time.time() - t0
-    if kept or (fmt == "npz" or not is_image):
+    if fmt == "npz" or not is_image:     # every rank takes part: the arrays are gathered
         _gather_npz(out, seeds, mine, kept, is_image)
     counted = _summed(counted)
     new = int(counted[1])

@@ -38,10 +38,16 @@ def _bench(device, sets, repeats, timeout):
            "bench", "--preset", PRESET, "--device", device, "--skip-eval", "--json", "--repeats", str(repeats),
            *[a for s in sets for a in ("--set", s)]]
     t = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:     # one mode failing (a hang, a crash, odd output) is a row of the report, not the end of the check
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {timeout} s", "wall_s": round(time.time() - t, 1)}
     if p.returncode != 0:
         return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1][:300], "wall_s": round(time.time() - t, 1)}
-    res = json.loads(p.stdout.strip().splitlines()[-1])
+    try:
+        res = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": f"unreadable output: {p.stdout.strip()[-200:]!r}", "wall_s": round(time.time() - t, 1)}
     res["wall_s"] = round(time.time() - t, 1)
     return res
 

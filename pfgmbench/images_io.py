@@ -32,12 +32,20 @@ def load_png_folder(folder):
     """(seeds or indices, uint8 array (n, C, H, W)) from a folder of PNGs, sorted by name."""
     from PIL import Image
 
+    from pfgmbench.errors import UserError
+
     files = sorted(Path(folder).glob("*.png"))
-    files = [f for f in files if f.name != "grid.png"]
     imgs = []
     for f in files:
-        a = np.array(Image.open(f))
+        try:
+            a = np.array(Image.open(f))
+        except OSError:
+            raise UserError(f"{f} is not a readable PNG; remove it from {folder}") from None
         imgs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+        if imgs[-1].shape != imgs[0].shape:
+            raise UserError(f"{folder} mixes image sizes: {files[0].name} is {'x'.join(map(str, imgs[0].shape))}, "
+                            f"{f.name} is {'x'.join(map(str, imgs[-1].shape))} (CxHxW); keep one model's samples "
+                            "per folder")
     return files, (np.stack(imgs) if imgs else np.zeros((0,), np.uint8))
 
 

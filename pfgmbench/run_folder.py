@@ -4,27 +4,25 @@ A run folder (written by `pfgmbench train`): config.yaml, stats.jsonl, log.txt, 
 provenance.jsonl (one line per start: commit, time, the kimg it started from), training-state.pt
 and network-snapshot-*.pt.
 """
-import json
 from pathlib import Path
 
 import yaml
 
 from pfgmbench import checkpoint
-from pfgmbench.atomic import atomic_path
+from pfgmbench.atomic import atomic_path, read_jsonl
 from pfgmbench.errors import UserError
 
 
 def _stats(run):
-    path = Path(run) / "stats.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:   # a torn last line after a kill
-            pass
-    return out
+    return read_jsonl(Path(run) / "stats.jsonl")
+
+
+def train_wall_s(run):
+    """Training wall time of a run summed over its resumes (stats.jsonl restarts wall_s at each)."""
+    walls = [r["wall_s"] for r in _stats(run)]
+    if not walls:
+        return None
+    return round(sum(a for a, b in zip(walls, walls[1:]) if b < a) + walls[-1], 1)
 
 
 def plot_loss(run):
@@ -65,9 +63,7 @@ def describe(run, full=False):
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     stats = _stats(run)
     snaps = checkpoint.list_snapshots(run)
-    prov = []
-    if (run / "provenance.jsonl").exists():
-        prov = [json.loads(x) for x in (run / "provenance.jsonl").read_text().splitlines() if x.strip()]
+    prov = read_jsonl(run / "provenance.jsonl")
     family = cfg["physics"].get("family", "pfgmpp")
     knobs = {k: cfg["physics"][k] for k in family_class(family).knob_names}
     planned = float(cfg["train"]["kimg"])
@@ -80,9 +76,7 @@ def describe(run, full=False):
            "commit": prov[-1]["commit"] if prov else None}
     if full:
         out.update(config=cfg, snapshot_kimg=[k for k, _ in snaps], starts=prov,
-                   train_wall_s=round(sum(a for a, b in zip([s["wall_s"] for s in stats],
-                                                            [s["wall_s"] for s in stats][1:]) if b < a)
-                                      + (stats[-1]["wall_s"] if stats else 0), 1))
+                   train_wall_s=train_wall_s(run) or 0.0)
     return out
 
 

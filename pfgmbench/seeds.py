@@ -2,6 +2,19 @@
 from pfgmbench.errors import UserError
 
 
+def format_seeds(seeds):
+    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' (the inverse of parse_seeds for sorted lists)."""
+    parts, seeds = [], sorted(seeds)
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(f"{seeds[i]}-{seeds[j]}" if j > i else f"{seeds[i]}")
+        i = j + 1
+    return ",".join(parts)
+
+
 def parse_seeds(text):
     seeds = []
     try:

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from pfgmbench import checkpoint, compute, distributed, run_folder
-from pfgmbench.atomic import append_line, write_text
+from pfgmbench.atomic import append_line, read_jsonl, write_text
 from pfgmbench.augment import augment
 from pfgmbench.config import dump
 from pfgmbench.data import load_dataset
@@ -72,8 +73,23 @@ def _config_diff(saved, current, prefix=""):
 def _truncate_stats(path, kimg):
     """Drop log lines written after the checkpoint we resume from (they will be written again)."""
     if path.exists():
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["kimg"] <= kimg + 1e-9]
-        write_text(path, "".join(ln + "\n" for ln in lines))
+        write_text(path, "".join(json.dumps(r) + "\n" for r in read_jsonl(path) if r["kimg"] <= kimg + 1e-9))
+
+
+def _check_fresh_folder(out, cfg):
+    """A folder with snapshots but no training-state (killed before its first checkpoint, or the
+    state deleted) is started again only for the same config: other snapshots would be mixed in."""
+    snaps = checkpoint.list_snapshots(out) if out.is_dir() else []
+    if not snaps:
+        return
+    saved = out / "config.yaml"
+    if not saved.exists():
+        raise UserError(f"{out} holds {len(snaps)} snapshot(s) but no config.yaml saying how they were made; "
+                        "choose a new --out or delete the folder")
+    diff = _config_diff(yaml.safe_load(saved.read_text()) or {}, cfg)
+    if diff:
+        raise UserError(f"{out} holds snapshots of a run with {diff[0]}={diff[1]!r}, not {diff[2]!r}, and no "
+                        f"{checkpoint.STATE_NAME} to resume; choose a new --out or delete the folder")
 
 
 class Trainer:
@@ -238,12 +254,18 @@ def train(cfg, out, resume=False, progress=True, stop_after_kimg=None):
     tr = Trainer(cfg)
     t_cfg, B = cfg["train"], tr.B
     state_path = out / checkpoint.STATE_NAME
+    main = distributed.is_main()
     if state_path.exists():
         if not resume:
             raise UserError(f"{out} already holds a run; add --resume auto to continue it, or choose a new --out")
         tr.load_state(checkpoint.load(state_path, checkpoint.STATE_FORMAT), state_path)
-        _truncate_stats(out / "stats.jsonl", tr.images / 1000)
-    main = distributed.is_main()
+        if main:
+            _truncate_stats(out / "stats.jsonl", tr.images / 1000)
+    else:
+        _check_fresh_folder(out, cfg)
+        if main:       # a start from scratch: the loss curve of an earlier attempt would be drawn into this one
+            (out / "stats.jsonl").unlink(missing_ok=True)
+    distributed.barrier()
     if main:
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.yaml", dump(cfg))

@@ -73,6 +73,22 @@ def test_missing_image_folder_is_a_clear_error(tmp_path):
         load_dataset({"name": "imagefolder", "root": str(tmp_path / "nope.zip")})
 
 
+def test_broken_image_sets_are_clear_errors(tmp_path):
+    (tmp_path / "cut.zip").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(UserError, match="not a readable zip"):
+        load_dataset({"name": "imagefolder", "root": str(tmp_path / "cut.zip")})
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / f"{i}.png")
+    (folder / "dataset.json").write_text(json.dumps({"labels": [["0.png", 1]]}))
+    with pytest.raises(UserError, match="no label for 1.png"):
+        load_dataset({"name": "imagefolder", "root": str(folder)})
+    (folder / "dataset.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_dataset({"name": "imagefolder", "root": str(folder)})
+
+
 def test_cifar10_offline_is_a_clear_error(tmp_path, monkeypatch):
     def refuse(*a, **k):
         raise urllib.error.URLError("network is unreachable")

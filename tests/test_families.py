@@ -231,11 +231,15 @@ def test_train_and_sample_every_family_from_the_cli(tmp_path):
         assert p.returncode == 0, (run, sampler, p.stderr)
         res = json.loads(p.stdout)
         assert res["generated"] == 4 and (res["nfe"] == nfe if nfe else res["nfe"] > 5), (run, sampler, res)
-    p = run_cli("sample", "--run", tmp_path / "pfgm", "--seeds", "0", "--sampler", "rk45", "--alpha", "0.1",
-                "--out", tmp_path / "x")
-    assert p.returncode == 2 and "alpha" in p.stderr
+    for run in ("pfgm", "vp", "ve"):     # the step-noise test has a meaning only for PFGM++/EDM's sigma
+        p = run_cli("sample", "--run", tmp_path / run, "--seeds", "0", "--steps", "4", "--alpha", "0.1",
+                    "--out", tmp_path / "x")
+        assert p.returncode == 2 and "alpha" in p.stderr and "not defined" in p.stderr, (run, p.stderr)
+        assert not (tmp_path / "x").exists()
     p = run_cli("train", *common, "--family", "pfgm", "--D", "128", "--out", tmp_path / "bad")
     assert p.returncode == 2 and "no D" in p.stderr
+    p = run_cli("train", "--preset", "digits-pfgm", "--D", "128", "--out", tmp_path / "bad")   # the preset's family
+    assert p.returncode == 2 and "no D" in p.stderr and not (tmp_path / "bad").exists()
 
 
 def test_demos_show_the_flows_and_the_collapse_without_z(tmp_path):

@@ -223,3 +223,33 @@ def test_ancestral_step_splits_the_noise_level():
     first = x0 + (down - s) * 0.25 + up * n
     np.testing.assert_allclose(calls[1].numpy(), first.numpy(), rtol=1e-12)
     np.testing.assert_allclose(out.numpy(), (first + (0 - s2) * 0.25).numpy(), rtol=1e-12)   # last step: no noise
+
+
+def test_min_top3_and_disjoint_seed_ranges(monkeypatch):
+    """Min = best checkpoint, Top-3 = mean of the three best (none from fewer); EDM's repeated seed
+    ranges never share a seed, whatever the list."""
+    import pfgmbench.evaluate as ev
+    from pfgmbench.seeds import format_seeds, parse_seeds
+
+    assert ev.min_and_top3([3.0, 1.0, 2.0, 5.0]) == (1.0, 2.0)
+    assert ev.min_and_top3([2.0, 1.0]) == (1.0, None)
+    seen = []
+
+    def fake_score(scorer, snap, seeds, *a, **k):
+        seen.append(list(seeds))
+        return {"checkpoint": snap, "value": float(len(seen)), "n": len(seeds)}
+
+    monkeypatch.setattr(ev, "score_snapshot", fake_score)
+    scorer = type("S", (), {"metric": "fid"})()
+    res = ev.evaluate_run(scorer, ["a", "b"], [0, 2], seed_ranges=3)
+    assert seen[:3] == [[0, 2], [3, 5], [6, 8]]
+    assert res["per_checkpoint"] == {"a": 1.0, "b": 4.0} and res["min"] == 1.0 and res["top3_mean"] is None
+    for text in ("0-999", "0,3,7-9", "5"):
+        assert format_seeds(parse_seeds(text)) == text
+
+
+def test_set_takes_exponent_numbers():
+    """YAML 1.1 reads 1e-3 as a string; --set train.lr=1e-3 is still the number 0.001."""
+    cfg = resolve("digits-tiny", sets=["train.lr=1e-3", "train.batch=6.4e1", "physics.D=inf"])
+    assert cfg["train"]["lr"] == 0.001 and cfg["train"]["batch"] == 64 and isinstance(cfg["train"]["batch"], int)
+    assert math.isinf(cfg["physics"]["D"])

@@ -71,6 +71,10 @@ def test_sample_manifest_refuses_other_settings_and_overwrite_replaces(run, tmp_
     assert res["generated"] == 4 and res["nfe"] == 7
     assert sorted(f.name for f in out.glob("*.png")) == [f"{i:06d}.png" for i in range(4)]   # the old 4, 5 are gone
     assert json.loads((out / "manifest.json").read_text())["settings"]["steps"] == 4
+    (out / "manifest.json").unlink()       # PNGs of unknown settings: resuming would mix them in
+    assert_clean_error(run_cli("sample", "--run", run, "--seeds", "0-5", "--steps", "4", "--out", out),
+                       "no manifest.json", "--overwrite")
+    assert len(list(out.glob("*.png"))) == 4
 
 
 def test_runs_and_show(run):
@@ -105,9 +109,19 @@ def test_reproduce_defaults_to_an_untracked_folder(tmp_path):
     (["train", *TINY, "--set", "lr=1", "--out", "{tmp}/x"], ["did you mean", "train.lr"]),
     (["train", *TINY, "--family", "edm", "--out", "{tmp}/x"], ["family edm", "D = inf"]),
     (["sample", "--run", "{run}", "--out", "{tmp}/s", "--quant-rule", "bogus"], ["quant-rule"]),
+    (["sample", "--run", "{run}", "--out", "{tmp}/afile/s", "--steps", "2"], ["not a directory", "afile"]),
+    (["eval", "--samples", "{tmp}/bad.npz", "--metric", "fd-digits"], ["bad.npz", "samples"]),
+    (["eval", "--samples", "{tmp}/mixed", "--metric", "fd-digits"], ["mixed", "size"]),
 ])
 def test_rough_edges_get_one_line(run, tmp_path, args, words):
     (tmp_path / "afile").write_text("x")
+    import numpy as np
+    from PIL import Image
+
+    np.savez(tmp_path / "bad.npz", images=np.zeros((2, 8, 8), np.uint8))     # no 'samples' array
+    (tmp_path / "mixed").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "mixed" / "000000.png")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "mixed" / "000001.png")
     subst = {"{file}": str(tmp_path / "afile"), "{run}": str(run), "{tmp}": str(tmp_path)}
     p = run_cli(*[subst.get(a, a.replace("{tmp}", str(tmp_path))) for a in args])
     assert_clean_error(p, *words)

@@ -57,6 +57,18 @@ def test_sweep_killed_midway_finishes_only_missing_cells(tmp_path, monkeypatch):
     assert run_sweep(_spec(tmp_path), csv, progress=False, log=lambda *_: None) == 0
 
 
+def test_sample_axis_scores_one_model_each_way(tmp_path):
+    """--axis sample.steps=3,5 trains once and scores the model with each sampler setting."""
+    from pfgmbench.tables.sweep import parse_axis
+
+    spec = _spec(tmp_path, D_values=(64.0,), kimg=0.256, score_from_kimg=0.256, num=20,
+                 variants=parse_axis("sample.steps=3,5"))
+    assert run_sweep(spec, tmp_path / "out.csv", progress=False, log=lambda *_: None) == 2
+    df = pd.read_csv(tmp_path / "out.csv")
+    assert len(list((tmp_path / "runs" / "digits-tiny").iterdir())) == 1      # one trained model
+    assert sorted(zip(df["variant"], df["nfe"])) == [("sample.steps=3", 5), ("sample.steps=5", 9)]   # Heun: 2n-1
+
+
 def test_results_csv_drops_torn_line(tmp_path):
     p = tmp_path / "r.csv"
     t = ResultsCSV(p, COLUMNS)
@@ -94,3 +106,26 @@ def test_regression_compare_uses_seed_spread():
     assert not ok and lines[0].startswith("FAIL")
     ok, _ = compare(base.assign(value=[0.2, 0.3]), base)            # better is fine
     assert ok
+
+
+def test_sweep_axis_over_a_model_knob_and_set_knobs_are_kept(cli, tmp_path):
+    """--axis physics.m=... makes one model per value (not one model scored twice); a knob given with
+    --set stays in force when another axis is swept."""
+    common = ["--preset", "digits-tiny", "--family", "yukawa", "--kimg", "0.128", "--num", "20", "--seeds", "0",
+              "--quiet", "--runs-dir", tmp_path / "runs"]
+    p = cli("sweep", *common, "--axis", "physics.m=0.5,1", "--out", tmp_path / "m.csv")
+    assert p.returncode == 0, p.stderr
+    df = pd.read_csv(tmp_path / "m.csv")
+    assert sorted(df["knobs"]) == ["m=0.5", "m=1.0"] and df["value"].nunique() == 2
+    p = cli("sweep", *common, "--set", "physics.m=2", "--axis", "train.lr=1e-3", "--out", tmp_path / "lr.csv")
+    assert p.returncode == 0, p.stderr
+    assert list(pd.read_csv(tmp_path / "lr.csv")["knobs"]) == ["m=2.0"]
+    assert_clean_error(cli("sweep", *common, "--axis", "physics.mm=1,2", "--out", tmp_path / "x.csv"), "physics.m")
+
+
+def test_every_stress_table_has_a_source_at_each_scale():
+    """A robustness table stresses another table's models; that table must run at the same scale."""
+    for spec in SPECS.values():
+        if spec.stress:
+            for name, sc in spec.scales.items():
+                SPECS[sc.source_table or spec.source_table].scale(name)     # raises when it has no such scale

@@ -65,6 +65,16 @@ def test_existing_run_needs_resume_and_matching_config(tmp_path):
     assert train(_cfg(kimg=0.512), tmp_path, resume=True, progress=False) == pytest.approx(0.512)
 
 
+def test_folder_with_snapshots_but_no_state_restarts_only_for_the_same_config(tmp_path):
+    train(_cfg(kimg=0.512), tmp_path, progress=False)
+    (tmp_path / checkpoint.STATE_NAME).unlink()     # as if killed before its first checkpoint
+    with pytest.raises(UserError, match="physics.D.*no training-state"):
+        train(_cfg(D=128.0, kimg=0.512), tmp_path, resume=True, progress=False)
+    assert train(_cfg(kimg=0.512), tmp_path, resume=True, progress=False) == pytest.approx(0.512)
+    kimgs = [json.loads(x)["kimg"] for x in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert kimgs == sorted(set(kimgs))        # the first attempt's curve is gone, not drawn twice
+
+
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     import pfgmbench.train as tr
 

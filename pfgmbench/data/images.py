@@ -62,27 +62,40 @@ def load_image_folder(root):
     if not root.exists():
         raise UserError(f"image data set not found at {root}; create it with EDM's dataset_tool.py "
                         "(e.g. ffhq-64x64.zip) and pass --set data.root=PATH")
-    if root.is_file() and root.suffix == ".zip":
-        zf = zipfile.ZipFile(root)
-        names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXT))
-        read = zf.read
-        meta = json.loads(zf.read("dataset.json")) if "dataset.json" in zf.namelist() else None
-    elif root.is_dir():
-        names = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXT)
-        read = lambda n: (root / n).read_bytes()  # noqa: E731
-        meta_path = root / "dataset.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
-    else:
-        raise UserError(f"{root} is neither a folder nor a .zip of images")
+    try:
+        if root.is_file() and root.suffix == ".zip":
+            zf = zipfile.ZipFile(root)
+            names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXT))
+            read = zf.read
+            meta = json.loads(zf.read("dataset.json")) if "dataset.json" in zf.namelist() else None
+        elif root.is_dir():
+            names = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXT)
+            read = lambda n: (root / n).read_bytes()  # noqa: E731
+            meta_path = root / "dataset.json"
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        else:
+            raise UserError(f"{root} is neither a folder nor a .zip of images")
+    except zipfile.BadZipFile:
+        raise UserError(f"{root} is not a readable zip (truncated download?); recreate it with EDM's "
+                        "dataset_tool.py") from None
+    except ValueError:
+        raise UserError(f"dataset.json in {root} is not valid JSON; recreate it with EDM's dataset_tool.py") from None
     if not names:
         raise UserError(f"no PNG/JPEG images found in {root}")
-    imgs = [_decode(read(n)) for n in names]
+    try:
+        imgs = [_decode(read(n)) for n in names]
+    except (OSError, zipfile.BadZipFile) as e:
+        raise UserError(f"an image in {root} cannot be read ({type(e).__name__}); recreate the data set") from None
     if len({im.shape for im in imgs}) != 1:
         raise UserError(f"images in {root} differ in size; resize them to one resolution first")
     data = torch.from_numpy(np.stack(imgs))
     labels, num_classes = None, 0
     if meta and meta.get("labels"):
         table = {name.replace("\\", "/"): int(lab) for name, lab in meta["labels"]}
+        missing = [n for n in names if n not in table]
+        if missing:
+            raise UserError(f"dataset.json in {root} has no label for {missing[0]} ({len(missing)} image(s) "
+                            "unlabelled); label every image or remove dataset.json for unconditional training")
         labels = torch.tensor([table[n] for n in names], dtype=torch.int64)
         num_classes = int(labels.max()) + 1
     return Dataset(name=root.stem, data=data, labels=labels, num_classes=num_classes)

@@ -88,6 +88,7 @@ class InceptionDetector:
             raise UserError(f"{path} is not a TorchScript Inception detector ({type(e).__name__}); "
                             f"re-download {FILE_NAME}") from None
         self.path, self.mode, self.device = Path(path), mode, device
+        self.sha256 = sha256(path)      # part of every cache key: another detector gives other features
         from cleanfid.resize import build_resizer
 
         self.resize = build_resizer(mode)   # clean: PIL bicubic to 299 in float; legacy: identity

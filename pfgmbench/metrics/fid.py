@@ -85,8 +85,10 @@ def dataset_fingerprint(data_u8):
 
 
 def ref_stats_for_dataset(detector, name, data_u8, batch_size=64):
-    """Reference statistics of a whole data set (uint8 array), cached by fingerprint and mode."""
-    path = cache_dir("ref-stats") / f"{name}-{detector.mode}-{dataset_fingerprint(data_u8)}.npz"
+    """Reference statistics of a whole data set (uint8 array), cached by data fingerprint, detector
+    and mode."""
+    path = (cache_dir("ref-stats")
+            / f"{name}-{detector.mode}-{detector.sha256[:12]}-{dataset_fingerprint(data_u8)}.npz")
     if not path.exists():
         chunks = (torch.from_numpy(np.ascontiguousarray(data_u8[i:i + batch_size]))
                   for i in range(0, len(data_u8), batch_size))

@@ -134,9 +134,12 @@ class Family:
         stops short of noise level zero (score-SDE's noise removal); none by default."""
         return x
 
+    step_noise_defined = False        # whether `step_noise` (PFGM++'s alpha test) means something here
+
     def step_noise(self, x, t, alpha, eps):
-        """PFGM++'s robustness test: x <- x + alpha t_i eps before each step."""
-        return x + alpha * t * eps
+        """PFGM++'s robustness test, x <- x + alpha t_i eps before each step; t is a noise level only
+        for the families that define it."""
+        raise UserError(f"--alpha (PFGM++'s step-noise test) is not defined for family {self.name}")
 
     def to_data(self, x):
         return x

@@ -178,9 +178,6 @@ class PFGM(Family):
 
         return v
 
-    def step_noise(self, x, t, alpha, eps):
-        raise UserError("--alpha is PFGM++'s step-noise test; it is not defined for family pfgm")
-
     def to_data(self, state):
         return state[:, :self.N].reshape(-1, *self.shape)
 

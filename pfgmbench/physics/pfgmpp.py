@@ -205,6 +205,12 @@ class PFGMPP(Family):
         s = self.sampling
         return edm_sigma_steps(steps, s["sigma_min"], s["sigma_max"], s["rho"], device)
 
+    step_noise_defined = True
+
+    def step_noise(self, x, t, alpha, eps):
+        """PFGM++'s robustness test: x <- x + alpha t_i eps before each step (t_i = sigma_i)."""
+        return x + alpha * t * eps
+
     def velocity(self, model, sampler=None):
         """The probability-flow ODE in sigma: dx/dsigma = (x - D(x; sigma)) / sigma (EDM eq. 3)."""
         def v(x, t):

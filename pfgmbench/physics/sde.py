@@ -112,11 +112,13 @@ class VP(Family):
         return float(self.sigma(self.p["eps_t"])), float(self.sigma(1.0))
 
     def grid(self, steps, device="cpu", sampler=None):
+        """The sampler's time grid, float64: noise levels sigma for ddpm / ddim, VP time t otherwise."""
         p = self.p
         if sampler == "ddpm":   # DDPM's discrete chain, then 0
             g = torch.cat([ddpm_sigmas(p["M"]).flip(0), torch.zeros(1, dtype=torch.float64)])
         elif sampler == "ddim":   # iDDPM levels inside the network's range, `steps` of them, then 0
-            lo, hi = max(0.002, self._sigma_range()[0]), min(81.0, self._sigma_range()[1])
+            net_lo, net_hi = self._sigma_range()
+            lo, hi = max(0.002, net_lo), min(81.0, net_hi)
             u = iddpm_sigmas(p["M"]).clone()
             u = u[(u >= lo) & (u <= hi)]
             idx = ((len(u) - 1) / (steps - 1) * torch.arange(steps, dtype=torch.float64)).round().to(torch.int64)

@@ -9,7 +9,12 @@ INF = math.inf
 
 
 def key(family, knobs=None, cond=False, sampler=None):
-    """The identity of a table row: (family, sorted knobs, cond, sampler)."""
+    """The identity of a table row: (family, sorted knobs, cond, sampler); the family's default
+    sampler is written None, so a row that names it and one that leaves it out are the same row."""
+    from pfgmbench.physics import family_class
+
+    if sampler is not None and sampler == family_class(family).default_sampler:
+        sampler = None
     return (family, tuple(sorted((knobs or {}).items())), bool(cond), sampler)
 
 

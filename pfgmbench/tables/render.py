@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 
 from pfgmbench.atomic import atomic_path
+from pfgmbench.metrics import HIGHER_IS_BETTER
 from pfgmbench.physics import family_class
 from pfgmbench.tables import paper
 from pfgmbench.tables.results import parse_knobs
 from pfgmbench.tables.specs import STRESS
 
-HIGHER_IS_BETTER = ("is", "is-digits")
 IDENTITY = ["family", "paper_knobs", "cond", "sampler", "variant"]
 
 
@@ -25,11 +25,8 @@ def _identity(df):
 
 
 def row_key(r):
-    """The paper-number key of a results row (or summary row); the family's default sampler is None."""
-    sampler = r["sampler"] or None
-    if sampler == family_class(r["family"]).default_sampler:
-        sampler = None
-    return paper.key(r["family"], parse_knobs(r["paper_knobs"]), bool(r["cond"]), sampler)
+    """The paper-number key of a results row (or summary row)."""
+    return paper.key(r["family"], parse_knobs(r["paper_knobs"]), bool(r["cond"]), r["sampler"] or None)
 
 
 def knob_names(df):
@@ -51,7 +48,7 @@ def per_seed(df):
         se = pd.to_numeric(g["value_se"], errors="coerce").to_numpy()[order] if "value_se" in g else np.full(len(v), np.nan)
         last = g.iloc[0]
         rows.append(dict(zip(IDENTITY + ["seed"], ident), method=last["method"], knobs=last["knobs"],
-                         best=v[0], best_se=se[0], top3=v[:3].mean(), n_ckpt=len(v), nfe=int(g["nfe"].iloc[0]), n=int(g["n"].iloc[0]),
+                         best=v[0], best_se=se[0], top3=v[:3].mean() if len(v) >= 3 else np.nan, n_ckpt=len(v), nfe=float(g["nfe"].iloc[0]), n=int(g["n"].iloc[0]),
                          floor=g["floor"].iloc[0] if "floor" in g else float("nan"),
                          floor_n=g["floor_n"].iloc[0] if "floor_n" in g else float("nan"),
                          far_out=pd.to_numeric(g["far_out"], errors="coerce").mean() if "far_out" in g else float("nan")))
@@ -71,6 +68,8 @@ def across_seeds(summary):
 
 
 def _pm(mean, std, seeds):
+    if pd.isna(mean):       # e.g. Top-3 of a model scored at fewer than three checkpoints
+        return "–"
     return f"{mean:.2f} ± {std:.2f}" if seeds > 1 else f"{mean:.2f}"
 
 
@@ -206,9 +205,13 @@ def claims_note(agg, stats, spec, metric, higher=False):
     uncond = {tuple(r[c] for c in IDENTITY): r for _, r in agg.iterrows() if not bool(r["cond"])}
     res = resolution({k: stats[k] for k in uncond if k in stats})
     seeds = sorted({int(r["seeds"]) for r in uncond.values()})
-    lines = [f"**Resolution.** With {'/'.join(map(str, seeds))} training seeds and n = {int(agg['n'].iloc[0])} "
-             f"samples per checkpoint, differences in Min {metric} below about {res:.2f} are not resolved "
-             "(median half-width of the 95% interval of a difference between two rows)."]
+    scope = f"With {'/'.join(map(str, seeds))} training seeds and n = {int(agg['n'].iloc[0])} samples per checkpoint"
+    if res is None or not math.isfinite(res):   # one seed and a metric without a per-sample error
+        lines = [f"**Resolution.** {scope}, no interval can be estimated (one training seed and no sampling "
+                 "error for this metric): run more seeds (--seeds 0-2) before reading differences as claims."]
+    else:
+        lines = [f"**Resolution.** {scope}, differences in Min {metric} below about {res:.2f} are not resolved "
+                 "(median half-width of the 95% interval of a difference between two rows)."]
     ref = next((k for k, r in uncond.items() if spec.reference is not None and row_key(r) == spec.reference.paper_key),
                None)
     if ref is None:

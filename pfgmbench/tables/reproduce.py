@@ -10,7 +10,7 @@ import math
 import time
 from pathlib import Path
 
-from pfgmbench import checkpoint
+from pfgmbench import checkpoint, distributed
 from pfgmbench.atomic import atomic_path, write_json, write_text
 from pfgmbench.errors import UserError
 from pfgmbench.progress import log as default_log
@@ -41,7 +41,8 @@ def reproduce(what, scale, seeds=None, out_dir=None, runs_dir="runs", inception=
             parts.append(reproduce(sub, scale, seeds, str(root / sub), runs_dir, inception, ref_stats, kimg, num,
                                    device, progress, log))
         md = "\n".join(parts)
-        write_text(root / "genphys.md", md)
+        if distributed.is_main():
+            write_text(root / "genphys.md", md)
         return md
     spec = table_spec(what)
     sc = spec.scale(scale)
@@ -56,12 +57,14 @@ def reproduce(what, scale, seeds=None, out_dir=None, runs_dir="runs", inception=
                            from_checkpoints)
     else:
         md, rows = _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num, device, progress, log)
-    prov_path = out / "provenance.json"
-    prov = json.loads(prov_path.read_text()) if prov_path.exists() else {"invocations": []}
-    prov["invocations"].append({"command": f"pfgmbench reproduce {what} --scale {scale}", "commit": git_commit(),
-                                "finished": now(), "wall_s": round(time.time() - t0, 1),
-                                "seeds": seeds or sc.seeds, "csv_rows": rows})
-    write_json(prov_path, prov)
+    if distributed.is_main():
+        prov_path = out / "provenance.json"
+        prov = json.loads(prov_path.read_text()) if prov_path.exists() else {"invocations": []}
+        prov["invocations"].append({"command": f"pfgmbench reproduce {what} --scale {scale}", "commit": git_commit(),
+                                    "finished": now(), "wall_s": round(time.time() - t0, 1),
+                                    "seeds": seeds or sc.seeds, "csv_rows": rows})
+        write_json(prov_path, prov)
+    distributed.barrier()
     return md
 
 
@@ -95,9 +98,13 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
     df = load_results(csv_path, spec.name)
     df = _with_optional_rows(df, spec, out.parent, scale)
     md = render.render_best_table(df, spec)
-    write_text(out / f"{spec.name}.md", md)
-    render.plot_metric_vs_knob(df, spec, out / f"{spec.name}_metric_vs_knob.png")
-    sample_grids(df, out / f"{spec.name}_samples.png")
+    if distributed.is_main():      # under torchrun: one rank writes the table, the plot and the grids
+        from pfgmbench.evaluate import device_for
+
+        write_text(out / f"{spec.name}.md", md)
+        render.plot_metric_vs_knob(df, spec, out / f"{spec.name}_metric_vs_knob.png")
+        sample_grids(df, out / f"{spec.name}_samples.png", device=device_for(device))
+    distributed.barrier()
     return md, int(len(df))
 
 
@@ -136,7 +143,7 @@ def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, de
         sources = checkpoint_sources(from_checkpoints)
         metric = sc.metric
     else:
-        source = table_spec(spec.source_table)
+        source = table_spec(sc.source_table or spec.source_table)
         sweep_dir = out.parent / f"{source.name}-{scale}"   # the source table's run beside this output
         if not (sweep_dir / "results.csv").exists():
             log(f"no {source.name} sweep in {sweep_dir}: running it first (resumable)")
@@ -148,12 +155,14 @@ def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, de
                    table=spec.name)
     df = load_robustness(out / "results.csv", spec.stress)
     md = render.render_stress_table(df, spec)
-    write_text(out / f"{spec.name}.md", md)
-    render.plot_stress(df, spec, out / f"{spec.name}_metric_vs_{spec.stress}.png")
+    if distributed.is_main():
+        write_text(out / f"{spec.name}.md", md)
+        render.plot_stress(df, spec, out / f"{spec.name}_metric_vs_{spec.stress}.png")
+    distributed.barrier()
     return md, int(len(df))
 
 
-def sample_grids(df, path, n=36):
+def sample_grids(df, path, n=36, device="cpu"):
     """One panel of samples per model (first seed, unconditional, last scored snapshot)."""
     import matplotlib
 
@@ -171,13 +180,13 @@ def sample_grids(df, path, n=36):
         return
     fig, axes = plt.subplots(1, len(rows), figsize=(2.2 * len(rows), 2.8), dpi=110, squeeze=False)
     for ax, (_, r) in zip(axes[0], rows.iterrows()):
-        cfg, net, snap = checkpoint.load_network(r["checkpoint"])
+        cfg, net, snap = checkpoint.load_network(r["checkpoint"], device)
         shape = tuple(snap["data_shape"])
         if len(shape) != 3:
             continue
-        _, x, _ = next(sample_images(net, cfg, shape, snap["num_classes"], list(range(n)), int(r["steps"]), n, "cpu",
+        _, x, _ = next(sample_images(net, cfg, shape, snap["num_classes"], list(range(n)), int(r["steps"]), n, device,
                                      sampler=r["sampler"] if isinstance(r["sampler"], str) and r["sampler"] else None))
-        imgs = to_uint8(x).numpy()
+        imgs = to_uint8(x.cpu()).numpy()
         side = int(math.ceil(math.sqrt(n)))
         C, H, W = shape
         canvas = np.zeros((side * (H + 1), side * (W + 1), C), np.uint8)

@@ -6,9 +6,9 @@ with the best metric. One CSV row per (checkpoint, stress value), resumable.
 """
 from pfgmbench import checkpoint, distributed
 from pfgmbench.errors import UserError
+from pfgmbench.metrics import HIGHER_IS_BETTER
 from pfgmbench.progress import log as default_log
 from pfgmbench.quantize import RULES, quantize_model, top_resolution
-from pfgmbench.tables.render import HIGHER_IS_BETTER
 from pfgmbench.tables.results import (
     COLUMNS,
     ResultsCSV,
@@ -37,10 +37,10 @@ def source_checkpoints(sweep_csv, paper_knobs=None):
     return df.loc[pick].to_dict("records")
 
 
-def checkpoint_sources(folder, import_to=None, D=None):
+def checkpoint_sources(folder):
     """Sources for a robustness table straight from checkpoints, no training: every run folder under
-    `folder`, after importing the authors' files there (*.pkl, *.pt) into `import_to` (default
-    folder/imported). Knobs are used as the paper's (paper scale)."""
+    `folder`, after importing the authors' files there (*.pkl, *.pt) into folder/imported. Knobs are
+    used as the paper's (paper scale)."""
     from pathlib import Path
 
     from pfgmbench.data import data_N
@@ -52,11 +52,11 @@ def checkpoint_sources(folder, import_to=None, D=None):
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"--from-checkpoints {folder}: not a folder; put the authors' .pkl / .pt files there")
-    target = Path(import_to or folder / "imported")
     for f in sorted(list(folder.glob("*.pkl")) + list(folder.glob("*.pt"))):
-        dest = target / f.stem
-        if not is_run(dest):
-            import_checkpoint(f, dest, D=D)
+        dest = folder / "imported" / f.stem
+        if not is_run(dest) and distributed.is_main():    # one rank imports, the others wait
+            import_checkpoint(f, dest)
+    distributed.barrier()
     runs = sorted({p.parent for p in folder.rglob("config.yaml")})
     if not runs:
         raise UserError(f"no checkpoints in {folder}: expected the authors' .pkl / .pt files or run folders")
@@ -95,13 +95,25 @@ def parse_values(kind, text):
 def run_robustness(kind, values, sweep_csv, out_csv, metric=None, num=1000, quant_rule="paper",
                    paper_knobs=None, device="cpu", inception=None, ref_stats=None, progress=True, log=default_log,
                    table=None):
-    from pfgmbench.evaluate import Scorer, reference_dataset, score_snapshot
+    from pfgmbench.evaluate import (
+        Scorer,
+        reference_dataset,
+        score_snapshot,
+        scorer_identity,
+    )
 
     if kind not in KINDS:
         raise UserError(f"unknown robustness kind '{kind}'; choose {', '.join(KINDS)}")
     if quant_rule not in RULES:
         raise UserError(f"--quant-rule must be one of {', '.join(RULES)}")
     sources = source_checkpoints(sweep_csv, paper_knobs) if not isinstance(sweep_csv, list) else sweep_csv
+    if kind == "alpha":   # refuse up front, not halfway through
+        from pfgmbench.physics import family_class
+
+        odd = sorted({s["family"] for s in sources if not family_class(s["family"]).step_noise_defined})
+        if odd:
+            raise UserError(f"alpha (PFGM++'s step-noise test) is not defined for family {', '.join(odd)}; "
+                            "keep those models out (--D-values)")
     metric = metric or sources[0]["metric"]
     if metric is None:
         raise UserError("give --metric (e.g. fid) when the models come from checkpoints")
@@ -110,6 +122,9 @@ def run_robustness(kind, values, sweep_csv, out_csv, metric=None, num=1000, quan
     done = results.keys()
     scorer, new = None, 0
     seeds = list(range(num))
+    scored_by = scorer_identity(metric, inception)     # another detector or reference: other numbers, other cells
+    if ref_stats:
+        scored_by["ref"] = str(ref_stats)
     for src in sources:
         ckpt = src["checkpoint"]
         snap_meta = checkpoint.load(ckpt, checkpoint.SNAPSHOT_FORMAT)
@@ -117,7 +132,7 @@ def run_robustness(kind, values, sweep_csv, out_csv, metric=None, num=1000, quan
         sampler = src["sampler"] or None
         for v in values:
             key = cell_key({"ckpt": ckpt, "kind": kind, "value": v, "metric": metric, "num": num, "sampler": sampler,
-                            "rule": quant_rule if kind == "quant" else None})
+                            "rule": quant_rule if kind == "quant" else None, **scored_by})
             if key in done:
                 continue
             if scorer is None:

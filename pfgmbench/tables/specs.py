@@ -52,6 +52,7 @@ class Scale:
     kimg: Optional[float] = None               # training duration (default: the preset's)
     absolute: bool = False                     # use the paper's knob values as they are (no mapping to N)
     quant_rule: str = "paper"                  # robustness tables: which weights quantisation touches
+    source_table: Optional[str] = None         # robustness tables: whose models to stress at this scale
 
 
 @dataclass
@@ -88,8 +89,10 @@ DIGITS, REGIME = "digits-table", "digits32-table"
 
 
 def _robust(name, title, paper_numbers, stress, values, source, proxy, rule="paper"):
+    # at paper scale every stress table takes Table 1's CIFAR-10 models, as the paper does
     return TableSpec(name, title, paper_numbers, ROBUST_ROWS,
-                     {"proxy": proxy, "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0", quant_rule="paper")},
+                     {"proxy": proxy, "paper": Scale("cifar10-ncsnpp", "fid", 50000, "0", quant_rule="paper",
+                                                     source_table="table1")},
                      stress=stress, stress_values=values, source_table=source, reference=EDM)
 
 

@@ -3,12 +3,12 @@
 a variant is any other config axis (`--axis train.lr=1e-3,2e-3`). Cells are keyed by a hash of
 their resolved config, so a sweep killed at any moment and started again does only what is missing.
 """
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pfgmbench import checkpoint, distributed
+from pfgmbench import run_folder as run_folder_info
 from pfgmbench.config import resolve
 from pfgmbench.data import data_N
 from pfgmbench.errors import UserError
@@ -53,9 +53,15 @@ def model_knobs(row, N, paper_N, absolute):
     return family_class(row.family).proxy_knobs(row.knob_dict, N, paper_N)
 
 
+def _not_physics(sets):
+    """The --set overrides that hold for every row: physics keys may belong to one row's family only
+    (each cell resolves them with its own family)."""
+    return tuple(s for s in sets if not s.startswith("physics."))
+
+
 def cells(spec):
     """(cfg, row, variant label, seed, N) for every model the sweep trains; validates them all first."""
-    base = resolve(spec.preset, sets=spec.sets)
+    base = resolve(spec.preset, sets=_not_physics(spec.sets))
     N = data_N(base["data"])
     paper_N = spec.paper_N or base["paper_N"]
     absolute = spec.absolute or base["scale"] == "paper"
@@ -102,33 +108,28 @@ def run_sweep(spec, csv_path, progress=True, log=default_log):
         log(f"{label}: {folder}")
         t0 = time.time()
         train(cfg, folder, resume=True, progress=progress)
-        train_wall = train_wall_s(folder) or round(time.time() - t0, 1)
+        train_wall = run_folder_info.train_wall_s(folder) or round(time.time() - t0, 1)
         snaps = [(k, p) for k, p in checkpoint.list_snapshots(folder) if k >= spec.score_from_kimg - 1e-9]
         for kimg, snap in snaps:
             steps = row.steps or spec.steps
-            key = cell_key({"run": folder.name, "kimg": kimg, "metric": spec.metric, "num": spec.num,
-                            "steps": steps or cfg["sample"]["steps"], "sampler": row.sampler,
-                            "table": spec.table, "ref": spec.ref_stats or spec.ref_dataset})
+            identity = {"run": folder.name, "kimg": kimg, "metric": spec.metric, "num": spec.num,
+                        "steps": steps or cfg["sample"]["steps"], "sampler": row.sampler,
+                        "table": spec.table, "ref": spec.ref_stats or spec.ref_dataset}
+            if "detector_sha256" in scorer.info:     # another detector or FID mode: other numbers
+                identity.update(detector=scorer.info["detector_sha256"], mode=scorer.info["mode"])
+            sample_sets = sorted(s for s in (*spec.sets, *dict(spec.variants)[variant]) if s.startswith("sample."))
+            if sample_sets:        # one trained model scored several ways: each its own cell
+                identity["sample"] = sample_sets
+            key = cell_key(identity)
             if key in done:
                 continue
-            res = score_snapshot(scorer, snap, seeds, steps, dev, progress=progress, sampler=row.sampler)
+            res = score_snapshot(scorer, snap, seeds, steps, dev, progress=progress, sampler=row.sampler,
+                                 sample=cfg["sample"])
             table.append(row_from(res, key, spec.table, cfg, row.knob_dict, N, train_wall, variant))
             done.add(key)
             new += 1
             log(f"    kimg {kimg:g}: {spec.metric} = {res['value']:.3f} (n={res['n']}, NFE {res['nfe']})")
     return new
-
-
-def train_wall_s(folder):
-    """Training wall time of a run summed over its resumes (stats.jsonl restarts wall_s at each)."""
-    path = Path(folder) / "stats.jsonl"
-    if not path.exists():
-        return None
-    walls = [json.loads(x)["wall_s"] for x in path.read_text().splitlines() if x.strip()]
-    if not walls:
-        return None
-    total = sum(a for a, b in zip(walls, walls[1:]) if b < a) + walls[-1]
-    return round(total, 1)
 
 
 def default_metric(cfg):
@@ -156,7 +157,7 @@ def make_spec(preset, rows, seeds, metric=None, num=None, steps=None, kimg=None,
               table="sweep", variants=None, paper_N=None):
     """A SweepSpec with the defaults users expect: the preset's metric, 1000 samples (50k at paper
     scale), and the last three snapshots scored."""
-    base = resolve(preset, sets=sets, kimg=kimg)
+    base = resolve(preset, sets=_not_physics(sets), kimg=kimg)
     if score_from_kimg is None:   # the last three snapshots
         snap = base["train"]["snapshot_kimg"]
         score_from_kimg = max(0.0, base["train"]["kimg"] - 2 * snap - 1e-6)
