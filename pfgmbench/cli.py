@@ -228,8 +228,9 @@ def eval_cmd(samples, run, ckpt, all_snapshots, metric, num, seeds, seed_ranges,
         given = [o for o, v in (("--num", num), ("--seeds", seeds), ("--all-snapshots", all_snapshots or None),
                                 ("--steps", steps), ("--sampler", sampler)) if v is not None]
         if given or seed_ranges != 1:
-            raise UserError(f"{', '.join(given) or '--seed-ranges'} only apply when generating (--run / --ckpt); "
-                            "--samples scores the images as they are")
+            names = given or ["--seed-ranges"]
+            raise UserError(f"{', '.join(names)} {'applies' if len(names) == 1 else 'apply'} only when generating "
+                            "(--run / --ckpt); --samples scores the images as they are: drop it")
     if all_snapshots and run is None:
         raise UserError("--all-snapshots needs --run RUN")
     _positive("--num", num)

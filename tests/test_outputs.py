@@ -103,7 +103,7 @@ def test_reproduce_defaults_to_an_untracked_folder(tmp_path):
     (["sample", "--run", "{run}", "--out", "{tmp}/s", "--batch", "0"], ["--batch must be >= 1"]),
     (["sample", "--run", "{run}", "--out", "{tmp}/s", "--class", "3"], ["class-conditional"]),
     (["sample", "--run", "{run}", "--out", "{tmp}/s", "--sampler", "rk99"], ["sampler 'rk99'", "heun"]),
-    (["eval", "--samples", "{tmp}", "--metric", "fd-digits", "--num", "10"], ["--num", "only apply"]),
+    (["eval", "--samples", "{tmp}", "--metric", "fd-digits", "--num", "10"], ["--num", "applies only when generating"]),
     (["eval", "--samples", "{tmp}", "--metric", "fd-digits", "--all-snapshots"], ["--all-snapshots"]),
     (["train", *TINY, "--set", "train.lrr=1", "--out", "{tmp}/x"], ["did you mean train.lr"]),
     (["train", *TINY, "--set", "lr=1", "--out", "{tmp}/x"], ["did you mean", "train.lr"]),
