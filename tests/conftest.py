@@ -12,6 +12,17 @@ def run_cli(*args, cwd=None, env=None, timeout=600):
                           cwd=cwd, env=e, timeout=timeout)
 
 
+def randomise(module, seed=0, scale=0.3):
+    """Weights far from the near-zero initialisations, so that a wrong layer shows in the output."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
+    return module
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -29,6 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 import authors_standin as authors  # noqa: E402
+import conftest  # noqa: E402
 
 from pfgmbench import checkpoint  # noqa: E402
 from pfgmbench.config import dump, resolve  # noqa: E402
@@ -64,12 +65,7 @@ def install():
 
 
 def randomise(net, seed=0):
-    """Weights far from EDM's near-zero init, so that a wrong layer shows in the output."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
-    return net
+    return conftest.randomise(net, seed, scale=0.2)
 
 
 def authors_net(env, precond="EDMPrecond", label_dim=0, **kwargs):

@@ -11,6 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import randomise
+
 from pfgmbench.nets.songunet import (
     Conv,
     FourierEmbedding,
@@ -63,12 +65,6 @@ def close(a, b, tol=1e-5):
     assert (a - b).abs().max().item() < tol * max(1.0, b.abs().max().item()), (a - b).abs().max().item()
 
 
-def randomise(module, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return module
 
 
 X = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
