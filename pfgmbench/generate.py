@@ -165,9 +165,8 @@ def sample_run(ckpt, seeds, out, steps=None, fmt="png", batch=None, device="auto
     shape, ncls = tuple(snap["data_shape"]), snap["num_classes"]
     family = build_family(cfg, shape)
     sampler = check_sampler(family, sampler)
-    if alpha and not family.step_noise_defined:
-        raise UserError(f"--alpha (PFGM++'s step-noise test) is not defined for family {family.name}; "
-                        "drop --alpha or sample a PFGM++/EDM model")
+    if alpha:
+        family.require_step_noise()
     if class_label is not None:
         if not (cfg["data"].get("cond") and ncls):
             raise UserError(f"--class needs a class-conditional model; {ckpt} is unconditional")

@@ -5,6 +5,7 @@ path (/tmp/inception-2015-12-05.pt), our cache; else only an explicit --download
 One forward pass gives both the 2048-d pool features (FID) and, through the output layer
 without its bias, the 1008-way softmax (IS).
 """
+import functools
 import os
 import platform
 import urllib.request
@@ -40,6 +41,13 @@ def candidate_paths(explicit=None):
 
 
 def sha256(path):
+    """The detector file's sha256, hashed once per process (keys of cells and caches ask for it again)."""
+    st = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path, size, mtime_ns):     # size and mtime: a replaced file is hashed again
     return file_sha256(path)
 
 

@@ -136,10 +136,17 @@ class Family:
 
     step_noise_defined = False        # whether `step_noise` (PFGM++'s alpha test) means something here
 
+    @classmethod
+    def require_step_noise(cls):
+        """Refuse the alpha test for a family where t is not a noise level (checked before any output)."""
+        if not cls.step_noise_defined:
+            raise UserError(f"alpha (PFGM++'s step-noise test) is not defined for family {cls.name}; "
+                            "drop --alpha, or use a PFGM++/EDM model")
+
     def step_noise(self, x, t, alpha, eps):
         """PFGM++'s robustness test, x <- x + alpha t_i eps before each step; t is a noise level only
         for the families that define it."""
-        raise UserError(f"--alpha (PFGM++'s step-noise test) is not defined for family {self.name}")
+        self.require_step_noise()
 
     def to_data(self, x):
         return x

@@ -110,17 +110,16 @@ def run_sweep(spec, csv_path, progress=True, log=default_log):
         train(cfg, folder, resume=True, progress=progress)
         train_wall = run_folder_info.train_wall_s(folder) or round(time.time() - t0, 1)
         snaps = [(k, p) for k, p in checkpoint.list_snapshots(folder) if k >= spec.score_from_kimg - 1e-9]
+        steps = row.steps or spec.steps
+        scored_by = {"metric": spec.metric, "num": spec.num, "steps": steps or cfg["sample"]["steps"],
+                     "sampler": row.sampler, "table": spec.table, "ref": spec.ref_stats or spec.ref_dataset}
+        if "detector_sha256" in scorer.info:     # another detector or FID mode: other numbers
+            scored_by.update(detector=scorer.info["detector_sha256"], mode=scorer.info["mode"])
+        sample_sets = sorted(s for s in (*spec.sets, *dict(spec.variants)[variant]) if s.startswith("sample."))
+        if sample_sets:        # one trained model scored several ways: each its own cell
+            scored_by["sample"] = sample_sets
         for kimg, snap in snaps:
-            steps = row.steps or spec.steps
-            identity = {"run": folder.name, "kimg": kimg, "metric": spec.metric, "num": spec.num,
-                        "steps": steps or cfg["sample"]["steps"], "sampler": row.sampler,
-                        "table": spec.table, "ref": spec.ref_stats or spec.ref_dataset}
-            if "detector_sha256" in scorer.info:     # another detector or FID mode: other numbers
-                identity.update(detector=scorer.info["detector_sha256"], mode=scorer.info["mode"])
-            sample_sets = sorted(s for s in (*spec.sets, *dict(spec.variants)[variant]) if s.startswith("sample."))
-            if sample_sets:        # one trained model scored several ways: each its own cell
-                identity["sample"] = sample_sets
-            key = cell_key(identity)
+            key = cell_key({"run": folder.name, "kimg": kimg, **scored_by})
             if key in done:
                 continue
             res = score_snapshot(scorer, snap, seeds, steps, dev, progress=progress, sampler=row.sampler,
