@@ -404,8 +404,8 @@ def table(results_csv, table, out_md, plot):
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("what", type=click.Choice(["table1", "table1-long", "table1-dkept", "table1-regime", "table2", "table3",
-                                           "table3-all", "alpha", "alpha-regime", "steps", "pfgm", "genphys",
-                                           "genphys-toy", "genphys-digits"]))
+                                           "table3-all", "alpha", "alpha-regime", "steps", "pfgm", "pfgm-table",
+                                           "genphys", "genphys-toy", "genphys-digits"]))
 @click.option("--scale", type=click.Choice(["proxy", "paper"]), default="proxy", show_default=True)
 @click.option("--seeds", default=None, help="Training seeds, e.g. 0-2 (default: proxy 0,1; paper 0).")
 @click.option("--out-dir", default=None, type=click.Path(),
@@ -428,6 +428,7 @@ def reproduce(what, scale, seeds, out_dir, runs_dir, inception, ref_stats, kimg,
     Examples:
       pfgmbench reproduce table1                       # proxy scale, CPU, < 30 min
       pfgmbench reproduce alpha --seeds 0-2
+      pfgmbench reproduce pfgm-table                   # PFGM beside VP-SDE, VP-ODE, DDIM, DDPM, PFGM++, EDM
       pfgmbench reproduce table1 --scale paper --ref-stats cifar10-32x32.npz --inception inception-2015-12-05.pt
       pfgmbench reproduce table3 --scale paper --from-checkpoints released/ --ref-stats cifar10-32x32.npz
     """

@@ -209,6 +209,7 @@ def test_the_command_line(tmp_path):
     assert p.returncode == 0 and "yes" in p.stdout and "C1" in p.stdout
     assert_clean_error(run_cli("genphys", "classify", "phi_t = phi^2"), "nonlinear")
     assert_clean_error(run_cli("genphys", "classify", "phi_t = lap phi", "--param", "eps=3:1"), "--param")
+    assert_clean_error(run_cli("genphys", "classify", "phi_tt + 2 eps phi_t - lap phi"), "--param eps=VALUE")
     p = run_cli("genphys", "table", "--out", tmp_path / "g")
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "g" / "genphys_table.md").exists() and (tmp_path / "g" / "genphys_im_omega.png").exists()

@@ -96,6 +96,18 @@ def test_reproduce_defaults_to_an_untracked_folder(tmp_path):
     assert str(default_out_dir("table1", "proxy")) == "runs/reproduce/table1-proxy"
 
 
+def test_the_pfgm_table_answers_to_its_issue_name_and_writes_to_one_folder(tmp_path, monkeypatch):
+    from pfgmbench.tables import reproduce as rep
+    from pfgmbench.tables.specs import spec
+
+    assert spec("pfgm-table") is spec("pfgm")
+    seen = []
+    monkeypatch.setattr(rep, "_best", lambda spec, scale, sc, seeds, out, *a: seen.append((spec.name, out)) or ("", 0))
+    monkeypatch.chdir(tmp_path)
+    rep.reproduce("pfgm-table", "proxy")
+    assert seen == [("pfgm", rep.default_out_dir("pfgm", "proxy"))]
+
+
 @pytest.mark.parametrize("args,words", [
     (["train", *TINY, "--out", "{file}"], ["is a file"]),
     (["sample", "--run", "{run}", "--out", "{file}"], ["is a file"]),

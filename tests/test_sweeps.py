@@ -129,3 +129,24 @@ def test_every_stress_table_has_a_source_at_each_scale():
         if spec.stress:
             for name, sc in spec.scales.items():
                 SPECS[sc.source_table or spec.source_table].scale(name)     # raises when it has no such scale
+
+
+def test_a_methods_table_is_drawn_as_bars_and_a_D_table_against_D(tmp_path):
+    from pfgmbench.tables.render import best_plot_name, plot_best
+
+    rows = []
+    for family, knobs, sampler, base in (("pfgm", "", "rk45", 30.0), ("vp", "", "sde", 45.0),
+                                         ("pfgmpp", "D=128", "heun", 38.0), ("pfgmpp", "D=inf", "heun", 33.0)):
+        for seed in (0, 1):
+            for i, kimg in enumerate((20.0, 25.0, 30.0)):
+                rows.append(dict(family=family, paper_knobs=knobs, knobs=knobs, cond=False, sampler=sampler, variant="",
+                                 seed=seed, kimg=kimg, value=base + seed + i, value_se=0.5, method=family, nfe=35,
+                                 n=1000, floor=5.9, floor_n=297, far_out=0.0, metric="fd-digits", preset="digits-pfgm",
+                                 scale="proxy"))
+    df = pd.DataFrame(rows)
+    assert best_plot_name(SPECS["pfgm"]) == "pfgm_methods.png"
+    assert best_plot_name(SPECS["table1"]) == "table1_metric_vs_knob.png"
+    for name in ("pfgm", "table1"):
+        path = tmp_path / best_plot_name(SPECS[name])
+        plot_best(df if name == "pfgm" else df[df["family"] == "pfgmpp"], SPECS[name], path)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000

@@ -323,7 +323,9 @@ def _param_grid(params, names, n_scan):
     params = dict(params or {})
     missing = [n for n in names if n not in params]
     if missing:
-        raise PDEParseError(f"parameter {missing[0]!r} has no value (pass params={{{missing[0]!r}: ...}})")
+        m = missing[0]
+        raise PDEParseError(f"parameter {m!r} has no value; give it one with --param {m}=VALUE (or a range {m}=LO:HI) "
+                            f"(params={{{m!r}: ...}} in Python)")
     axes, ranges = [], {}
     for n in names:
         v = params[n]

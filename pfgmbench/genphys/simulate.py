@@ -85,7 +85,9 @@ def simulate(text, params=None, dims=1, n=None, length=2 * np.pi, t_max=1.0, n_t
     pde = parse(text, params if params else None)
     missing = [p for p in pde.params if p not in params]
     if missing:
-        raise PDEParseError(f"parameter {missing[0]!r} has no value (pass params={{{missing[0]!r}: ...}})")
+        m = missing[0]
+        raise PDEParseError(f"parameter {m!r} has no value; give it one with --param {m}=VALUE "
+                            f"(params={{{m!r}: ...}} in Python)")
     branches = dispersion(pde)
     evaluate = lambdify_branches(branches, pde.params)
     pv = {p: np.array([float(params[p])]) for p in pde.params}

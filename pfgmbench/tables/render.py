@@ -289,6 +289,62 @@ def _x(values):
     return [far if not np.isfinite(v) else v for v in values], far
 
 
+def is_methods_table(spec):
+    """A table whose rows are several model families (a methods comparison, e.g. PFGM's table), not one
+    family over a knob (PFGM++'s D): it is drawn as one bar per row rather than against the knob."""
+    return len({row.family for row in spec.rows}) > 1
+
+
+def best_plot_name(spec):
+    return f"{spec.name}_{'methods' if is_methods_table(spec) else 'metric_vs_knob'}.png"
+
+
+def plot_best(df, spec, path):
+    (plot_methods if is_methods_table(spec) else plot_metric_vs_knob)(df, spec, path)
+
+
+def plot_methods(df, spec, path):
+    """One bar per row, best first: ours (Min over checkpoints, mean ± std over seeds, the data floor
+    dotted) beside the paper's number for the same row, where the paper has one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    higher = df["metric"].iloc[0] in HIGHER_IS_BETTER
+    agg = across_seeds(per_seed(df)).sort_values("best_mean", ascending=not higher).reset_index(drop=True)
+    names = knob_names(agg)
+    labels = [_label(r, names) + (" cond." if r["cond"] else "") for _, r in agg.iterrows()]
+    col = spec.order_column
+    theirs = [spec.paper["numbers"].get(row_key(r), (None,) * (col + 1))[col] for _, r in agg.iterrows()]
+    y = np.arange(len(agg))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 1.6 + 0.4 * len(agg)), dpi=110, sharey=True)
+    ax = axes[0]
+    ax.barh(y, agg["best_mean"], xerr=agg["best_std"].fillna(0), color="C0", capsize=3)
+    if agg["floor"].notna().any():
+        ax.axvline(agg["floor"].iloc[0], color="0.4", ls=":", label="data floor")
+        ax.legend(fontsize=8, loc="lower right")
+    seeds = "/".join(str(int(n)) for n in sorted(agg["seeds"].unique()))
+    ax.set_xlabel(f"Min {df['metric'].iloc[0]} (ours; mean ± std over {seeds} seeds)")
+    ax.set_title(f"Ours ({df['preset'].iloc[0]}, {df['scale'].iloc[0]} scale)")
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax = axes[1]
+    have = [(i, v) for i, v in zip(y, theirs) if v is not None]
+    if have:
+        ax.barh([i for i, _ in have], [v for _, v in have], color="C3")
+    for i, v in zip(y, theirs):
+        if v is None:
+            ax.text(0.02, i, "no paper number", va="center", fontsize=7, transform=ax.get_yaxis_transform())
+    ax.set_xlabel(f"{spec.paper['columns'][col]} (paper)")
+    ax.set_title(f"Paper ({spec.paper['resolution']}): the paper's numbers, not ours", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 def plot_metric_vs_knob(df, spec, path):
     """Ours (Min over checkpoints, mean ± std over seeds) and the paper's numbers against the knob."""
     import matplotlib
@@ -303,7 +359,9 @@ def plot_metric_vs_knob(df, spec, path):
     knob = names[0]
     agg["x"] = [parse_knobs(t).get(knob, np.nan) for t in agg["paper_knobs"]]
     agg = agg[agg["x"].notna()]
-    paper_pts = [(dict(k[1]).get(knob), v[0], k[2]) for k, v in spec.paper["numbers"].items() if dict(k[1]).get(knob)]
+    col = spec.order_column
+    paper_pts = [(dict(k[1]).get(knob), v[col], k[2]) for k, v in spec.paper["numbers"].items()
+                 if dict(k[1]).get(knob) and v[col] is not None]
     xs_all, far = _x(list(agg["x"]) + [p[0] for p in paper_pts])
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     ax = axes[0]
@@ -323,11 +381,12 @@ def plot_metric_vs_knob(df, spec, path):
         if pts:
             ax.plot([far if not np.isfinite(x) else x for x, _ in pts], [y for _, y in pts], style, color=colour,
                     label=("class-cond." if cond else "uncond.") + " (paper)")
-    ax.set_ylabel(spec.paper["columns"][0] + " (paper)")
+    ax.set_ylabel(spec.paper["columns"][spec.order_column] + " (paper)")
     ax.set_title(f"Paper ({spec.paper['resolution']})")
     ticks = sorted(set(xs_all))
     for a in axes:
         a.set_xscale("log")
+        a.minorticks_off()   # the log axis's own minor labels would overprint the knob labels
         a.set_xlabel(f"{knob} (paper scale; rightmost ∞)")
         a.set_xticks(ticks)
         a.set_xticklabels(["∞" if t == far else paper.knob_label(t) for t in ticks], fontsize=7, rotation=30)

@@ -19,6 +19,7 @@ from pfgmbench.seeds import parse_seeds
 from pfgmbench.tables import render
 from pfgmbench.tables.paper import knob_label
 from pfgmbench.tables.results import load_results, parse_knobs
+from pfgmbench.tables.specs import canonical
 from pfgmbench.tables.specs import spec as table_spec
 from pfgmbench.tables.sweep import cells, make_spec, run_sweep
 
@@ -32,6 +33,7 @@ def default_out_dir(what, scale):
 def reproduce(what, scale, seeds=None, out_dir=None, runs_dir="runs", inception=None, ref_stats=None, kimg=None,
               num=None, device="auto", progress=True, log=default_log, from_checkpoints=None):
     """Run table `what` at `scale`; returns its Markdown."""
+    what = canonical(what)   # an alias writes to the same folder as the table's own name
     if what == "genphys":   # the s-generative table, then the Yukawa studies on a 2-D toy and on digits
         from pfgmbench.genphys.report import write_table
 
@@ -102,7 +104,7 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
         from pfgmbench.evaluate import device_for
 
         write_text(out / f"{spec.name}.md", md)
-        render.plot_metric_vs_knob(df, spec, out / f"{spec.name}_metric_vs_knob.png")
+        render.plot_best(df, spec, out / render.best_plot_name(spec))
         sample_grids(df, out / f"{spec.name}_samples.png", device=device_for(device))
     distributed.barrier()
     return md, int(len(df))
@@ -218,5 +220,5 @@ def render_csv(results_csv, name, out_md=None, plot=None):
     if out_md:
         write_text(out_md, md)
     if plot:
-        (render.plot_stress if spec.stress else render.plot_metric_vs_knob)(df, spec, plot)
+        (render.plot_stress if spec.stress else render.plot_best)(df, spec, plot)
     return md

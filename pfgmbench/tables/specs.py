@@ -166,7 +166,16 @@ STRESS = {
 }
 
 
+# other names users know a table by (the PFGM paper's table is "the PFGM table" in its issue and talk)
+ALIASES = {"pfgm-table": "pfgm"}
+
+
+def canonical(name):
+    return ALIASES.get(name, name)
+
+
 def spec(name):
+    name = canonical(name)
     if name not in SPECS:
         raise UserError(f"unknown table '{name}'; choose one of {', '.join(SPECS)}")
     return SPECS[name]
