@@ -80,3 +80,75 @@ def test_high_dimensional_field_is_finite_and_points_to_the_nearest_source():
     assert torch.isfinite(f).all()
     toward = (pts[:3] - x) / (pts[:3] - x).norm(dim=1, keepdim=True)
     assert ((f[:, :-1] * toward).sum(1) / f[:, :-1].norm(dim=1) > 0.99).all()
+
+
+def _yukawa(m, N, z_max=4.0, upper_norm=40.0):
+    from pfgmbench.physics.yukawa import Yukawa
+
+    pf = dict(Yukawa.defaults["pfgm"], M=200, z_max=z_max, upper_norm=upper_norm)
+    return Yukawa({"physics": {"family": "yukawa", "m": m, "pfgm": pf}, "sample": {}}, (N,))
+
+
+@pytest.mark.parametrize("N,m,z", [(2, 0.5, 4.0), (2, 2.0, 4.0), (5, 1.0, 3.0)])
+def test_matching_prior_draws_the_screened_flows_density_at_z_max(N, m, z):
+    """p = m phi - d_z phi of one source at height z, per unit R: R^(N-1) (m G + (z / r) |E|), written here
+    directly with scipy's K_nu (normalised G = (m / r)^nu K_nu(m r), |E| = m^(nu+1) r^-nu K_(nu+1)(m r));
+    the prior's radii follow it (Kolmogorov-Smirnov)."""
+    from scipy import integrate, special, stats
+
+    nu = (N + 1) / 2 - 1
+
+    def density(R):
+        r = math.hypot(R, z)
+        G = (m / r) ** nu * special.kv(nu, m * r)
+        E = m ** (nu + 1) * r ** -nu * special.kv(nu + 1, m * r)
+        return R ** (N - 1) * (m * G + z / r * E)
+
+    total = integrate.quad(density, 0, 40.0, limit=200)[0]
+    cdf = np.vectorize(lambda R: integrate.quad(density, 0, min(R, 40.0), limit=200)[0] / total)
+    state = _yukawa(m, N, z_max=z).prior((4000, N), torch.Generator().manual_seed(0))
+    assert torch.allclose(state[:, N], torch.full((4000,), z, dtype=torch.float64))
+    R = state[:, :N].norm(dim=1).numpy()
+    assert stats.kstest(R, cdf).pvalue > 0.01
+
+
+def test_prior_at_zero_mass_is_pfgms():
+    from pfgmbench.physics.pfgm import PFGM
+
+    y = _yukawa(0.0, 3)
+    p = PFGM({"physics": {"family": "pfgm", "pfgm": dict(y.p)}, "sample": {}}, (3,))
+    a, b = (f.prior((50, 3), torch.Generator().manual_seed(1)) for f in (y, p))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("N,m,z", [(2, 0.5, 0.3), (5, 2.0, 1.0), (64, 1.0, 2.0)])
+def test_half_of_the_screened_density_is_the_m_phi_term_at_every_height(N, m, z):
+    """Over a plane at height z, int m G dx = int -d_z G dx = e^(-m z) / 2 (G's Fourier transform 1 / (k^2 + m^2)
+    at k_x = 0): the two parts of p = m phi - d_z phi always carry equal mass. So at z = 0+ half the flow's mass is
+    m phi(x, 0), the data blurred by the plane's Green's function, and only the other half (-d_z phi = rho / 2) is
+    the data: the exact flow returns the data in part only. Checked with log_green / log_field's common constant."""
+    n = N + 1
+    lnR = torch.linspace(math.log(1e-8), math.log(200.0 + 50 * N), 200001, dtype=torch.float64)
+    R = lnR.exp()
+    r = torch.sqrt(R * R + z * z)
+    from pfgmbench.physics.yukawa import log_field
+
+    def mass(log_f):   # int over R^N of f(|x|) dx, up to the sphere's area: int R^N f d(ln R)
+        a = N * lnR + log_f
+        return torch.logsumexp(a, 0)
+    log_mphi = mass(math.log(m) + log_green(r, m, n))
+    log_flux = mass(math.log(z) - torch.log(r) + log_field(r, m, n))
+    assert abs(float(log_mphi - log_flux)) < 1e-3
+
+
+def test_sampling_bound_keeps_the_exact_field_and_the_sign_of_a_learned_one():
+    N = 4
+    fam = _yukawa(0.7, N)
+    g = torch.Generator().manual_seed(2)
+    pts = torch.randn(20, N, generator=g, dtype=torch.float64)
+    for z in (1e-3, 0.05, 1.0, 3.0):
+        x = torch.randn(30, N, generator=g, dtype=torch.float64) * 2
+        v = yukawa_field(x, torch.full((30,), z, dtype=torch.float64), pts, 0.7, 5.0)
+        vx, vz = v[:, :N], v[:, N]
+        assert torch.allclose(fam.sampling_vz(vx, vz, z), vz, rtol=1e-12, atol=0)
+        assert (fam.sampling_vz(vx, -vz, z) < 0).all()      # a learned z component that crossed zero

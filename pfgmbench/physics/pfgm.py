@@ -153,16 +153,21 @@ class PFGM(Family):
         """dx/dz = v_x / (v_z + 1e-5) at height z (PFGM eq. 10), with the authors' substitute for v_z
         below z_exp (appendix B.2.3): v_z = -sqrt(N) z / (|x| + gamma), where |x| = gamma u / (1 - u)
         and u = |v_x| / sqrt(N) come from the normalisation of the predicted field."""
-        N, p = self.N, self.p
+        N = self.N
         x = state[:, :N].reshape(-1, *self.shape)
         out = model(x, torch.full((state.shape[0],), z, dtype=torch.float64, device=state.device))
         out = out.to(torch.float64).flatten(1)
         vx, vz = out[:, :N], out[:, N]
+        return vx / (self.sampling_vz(vx, vz, z) + Z_EPS)[:, None]
+
+    def sampling_vz(self, vx, vz, z):
+        """The z component the backward ODE divides by: the network's, or below z_exp the authors' substitute."""
+        N, p = self.N, self.p
         if p["z_exp"] and z < p["z_exp"] and p["gamma"] > 0:
             unit = vx.norm(dim=1) / math.sqrt(N)
             norm = torch.sqrt((p["gamma"] * unit / (1 - unit)) ** 2 + z ** 2)
             vz = -math.sqrt(N) * z / (norm + p["gamma"])
-        return vx / (vz + Z_EPS)[:, None]
+        return vz
 
     def velocity(self, model, sampler=None):
         """The backward ODE: in t = ln z for RK45, dx/dt = z dx/dz, dz/dt = z; in z for Euler / Heun,
