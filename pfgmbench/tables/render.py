@@ -148,7 +148,8 @@ def render_best_table(df, spec):
     if agg["floor"].notna().any():
         lines.append(f"Data-vs-data floor (held-out test vs train, n = {int(agg['floor_n'].iloc[0])}): "
                      f"{agg['floor'].iloc[0]:.2f}.")
-    lines.append(f"Paper columns: {spec.paper['source']} — the paper's numbers, not ours.")
+    lines.append(f"Paper columns: {spec.paper['source']} — the paper's numbers, not ours." if spec.paper["numbers"]
+                 else f"Paper: {spec.paper['source']}.")
     pcols = spec.paper["columns"]
     head = (["Method"] + [f"{n} (paper)" for n in names] + [f"{n} (ours, N={N})" for n in names]
             + [f"Min {metric} {arrow} (ours)", "95% interval (ours)", f"Top-3 avg {metric} {arrow} (ours)", "NFE (ours)"]
@@ -238,7 +239,7 @@ def claims_note(agg, stats, spec, metric, higher=False):
             v = verdict(lo, hi, expected_positive=better)
         else:
             text, v = f"{_label(r, names)} vs {_label(rref, names)} (no paper numbers)", (
-                "ours better" if lo > 0 else "ours worse" if hi < 0 else "not resolved")
+                "this row better" if lo > 0 else "this row worse" if hi < 0 else "not resolved")
         claims.append(f"{text}: Δ = {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] → **{v}**")
     lines.append(f"**Claims** against {_label(rref, names)} (Δ = its Min minus this row's, with a 95% interval; "
                  "positive: this row is better):")
@@ -315,30 +316,35 @@ def plot_methods(df, spec, path):
     agg = across_seeds(per_seed(df)).sort_values("best_mean", ascending=not higher).reset_index(drop=True)
     names = knob_names(agg)
     labels = [_label(r, names) + (" cond." if r["cond"] else "") for _, r in agg.iterrows()]
-    col = spec.order_column
-    theirs = [spec.paper["numbers"].get(row_key(r), (None,) * (col + 1))[col] for _, r in agg.iterrows()]
     y = np.arange(len(agg))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 1.6 + 0.4 * len(agg)), dpi=110, sharey=True)
-    ax = axes[0]
+    columns = spec.paper.get("columns", ())
+    panels = 2 if columns else 1      # GenPhys' proposals come with no paper numbers: ours alone
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 1.6 + 0.4 * len(agg)), dpi=110, sharey=True,
+                             squeeze=False)
+    ax = axes[0][0]
     ax.barh(y, agg["best_mean"], xerr=agg["best_std"].fillna(0), color="C0", capsize=3)
     if agg["floor"].notna().any():
         ax.axvline(agg["floor"].iloc[0], color="0.4", ls=":", label="data floor")
         ax.legend(fontsize=8, loc="lower right")
     seeds = "/".join(str(int(n)) for n in sorted(agg["seeds"].unique()))
     ax.set_xlabel(f"Min {df['metric'].iloc[0]} (ours; mean ± std over {seeds} seeds)")
-    ax.set_title(f"Ours ({df['preset'].iloc[0]}, {df['scale'].iloc[0]} scale)")
+    ax.set_title(f"Ours ({df['preset'].iloc[0]}, {df['scale'].iloc[0]} scale)"
+                 + ("" if columns else ": the paper reports no numbers"), fontsize=9 if not columns else None)
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
-    ax = axes[1]
-    have = [(i, v) for i, v in zip(y, theirs) if v is not None]
-    if have:
-        ax.barh([i for i, _ in have], [v for _, v in have], color="C3")
-    for i, v in zip(y, theirs):
-        if v is None:
-            ax.text(0.02, i, "no paper number", va="center", fontsize=7, transform=ax.get_yaxis_transform())
-    ax.set_xlabel(f"{spec.paper['columns'][col]} (paper)")
-    ax.set_title(f"Paper ({spec.paper['resolution']}): the paper's numbers, not ours", fontsize=9)
+    if columns:
+        col = spec.order_column
+        theirs = [spec.paper["numbers"].get(row_key(r), (None,) * (col + 1))[col] for _, r in agg.iterrows()]
+        ax = axes[0][1]
+        have = [(i, v) for i, v in zip(y, theirs) if v is not None]
+        if have:
+            ax.barh([i for i, _ in have], [v for _, v in have], color="C3")
+        for i, v in zip(y, theirs):
+            if v is None:
+                ax.text(0.02, i, "no paper number", va="center", fontsize=7, transform=ax.get_yaxis_transform())
+        ax.set_xlabel(f"{columns[col]} (paper)")
+        ax.set_title(f"Paper ({spec.paper['resolution']}): the paper's numbers, not ours", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
