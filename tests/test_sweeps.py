@@ -150,3 +150,21 @@ def test_a_methods_table_is_drawn_as_bars_and_a_D_table_against_D(tmp_path):
         path = tmp_path / best_plot_name(SPECS[name])
         plot_best(df if name != "table1" else df[df["family"] == "pfgmpp"], SPECS[name], path)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_sample_panels_draw_2d_toys_over_their_data(tmp_path):
+    """A 2-D toy's panel shows its samples (C0 blue) over the data (grey), not an empty image grid."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from pfgmbench.tables.reproduce import sample_grids
+
+    csv = tmp_path / "t.csv"
+    spec = _spec(tmp_path, D_values=[math.inf], preset="toy-heart", metric="swd", num=50,
+                 sets=("train.snapshot_kimg=0.256", "train.checkpoint_kimg=0.256"))
+    run_sweep(spec, csv, progress=False, log=lambda *_: None)
+    sample_grids(load_results(csv, "table1"), tmp_path / "s.png")
+    rgb = mpimg.imread(tmp_path / "s.png")[:, :, :3]
+    blue = np.abs(rgb - np.array([0x1F, 0x77, 0xB4]) / 255).max(axis=2) < 0.05
+    grey = np.abs(rgb - 0.8).max(axis=2) < 0.02
+    assert blue.sum() > 200 and grey.sum() > 200, (blue.sum(), grey.sum())

@@ -165,7 +165,8 @@ def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, de
 
 
 def sample_grids(df, path, n=36, device="cpu"):
-    """One panel of samples per model (first seed, unconditional, last scored snapshot)."""
+    """One panel of samples per model (first seed, unconditional, last scored snapshot): an image grid, or
+    for 2-D toys 1000 samples over the data."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,10 +185,27 @@ def sample_grids(df, path, n=36, device="cpu"):
     for ax, (_, r) in zip(axes[0], rows.iterrows()):
         cfg, net, snap = checkpoint.load_network(r["checkpoint"], device)
         shape = tuple(snap["data_shape"])
+        sampler = r["sampler"] if isinstance(r["sampler"], str) and r["sampler"] else None
+        pk, ok = parse_knobs(r["paper_knobs"]), parse_knobs(r["knobs"])
+        ax.set_title(f"{r['method']}\n" + " ".join(f"{k}={knob_label(pk[k])} (ours {knob_label(ok.get(k, pk[k]))})"
+                                                    for k in pk), fontsize=7)
+        if shape == (2,):   # 2-D toys: the samples over the data
+            from pfgmbench.data import load_dataset
+
+            pts = load_dataset(cfg["data"]).data[:2000].numpy()
+            _, x, _ = next(sample_images(net, cfg, shape, snap["num_classes"], list(range(1000)), int(r["steps"]),
+                                         1000, device, sampler=sampler))
+            ax.scatter(pts[:, 0], pts[:, 1], s=1, color="0.8", label="data")
+            ax.scatter(x[:, 0].cpu(), x[:, 1].cpu(), s=1, color="C0", label="samples")
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
         if len(shape) != 3:
+            ax.axis("off")
             continue
         _, x, _ = next(sample_images(net, cfg, shape, snap["num_classes"], list(range(n)), int(r["steps"]), n, device,
-                                     sampler=r["sampler"] if isinstance(r["sampler"], str) and r["sampler"] else None))
+                                     sampler=sampler))
         imgs = to_uint8(x.cpu()).numpy()
         side = int(math.ceil(math.sqrt(n)))
         C, H, W = shape
@@ -196,9 +214,6 @@ def sample_grids(df, path, n=36, device="cpu"):
             rr, cc = divmod(i, side)
             canvas[rr * (H + 1):rr * (H + 1) + H, cc * (W + 1):cc * (W + 1) + W] = im.transpose(1, 2, 0)
         ax.imshow(canvas[:, :, 0] if C == 1 else canvas, cmap="gray", interpolation="nearest")
-        pk, ok = parse_knobs(r["paper_knobs"]), parse_knobs(r["knobs"])
-        ax.set_title(f"{r['method']}\n" + " ".join(f"{k}={knob_label(pk[k])} (ours {knob_label(ok.get(k, pk[k]))})"
-                                                    for k in pk), fontsize=7)
         ax.axis("off")
     fig.tight_layout()
     with atomic_path(path) as tmp:
