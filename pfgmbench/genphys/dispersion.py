@@ -532,7 +532,10 @@ TALK_PDES = [
          ranges={"m": (0.1, 3.0)},
          talk_w="w = +-i sqrt(k^2 + m^2)", talk_fn=lambda k, m: _pm(1j * np.sqrt(k ** 2 + m ** 2)),
          talk_verdict="yes", talk_verdict_text="Yes",
-         c1="p = -phi_t with R = -m^2 phi; positivity relies on the paper's construction (positive K kernel)."),
+         c1="p = -phi_t with R = -m^2 phi (or the Yukawa model's p = m phi - phi_t with uniform R = -m p); "
+            "positivity relies on the paper's construction (positive K kernel). With the latter the density "
+            "at t = 0+ is rho/2 + m phi: half its mass is the data blurred by the plane's Green's function, so "
+            "the flow returns the data only in part (pfgmbench/physics/yukawa.py)."),
     dict(name="Schrodinger", table=3, equation="i phi_t + lap phi", params=(), ranges={},
          talk_w="w = k^2", talk_fn=lambda k: [k ** 2 + 0j],
          talk_verdict="no", talk_verdict_text="No",
