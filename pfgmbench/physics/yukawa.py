@@ -11,6 +11,7 @@ samples follow dx/dz = E_x / (E_z + m phi): the field with m phi added to its z 
 Bessel functions of order ~N/2 overflow float64 at once (N = 3072: K_1536), so everything is in
 log space: scipy's scaled kve for moderate orders, the uniform asymptotic (Debye) expansion beyond.
 """
+import functools
 import math
 
 import numpy as np
@@ -86,6 +87,7 @@ def yukawa_field(x, z, points, m, gamma_):
     return math.sqrt(N) * E / (E.norm(dim=1, keepdim=True) + gamma_)
 
 
+@functools.lru_cache(maxsize=8)   # the prior draws one seed at a time: one table per (N, z, m)
 def prior_radius_cdf(N, z, m, r_max, points=20001):
     """The radius R = |x| of the flow's density at height z for one source at the origin (the data seen
     from z_max, as PFGM's prior assumes): p = m phi - d_z phi, so per unit ln R
