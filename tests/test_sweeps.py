@@ -168,3 +168,26 @@ def test_sample_panels_draw_2d_toys_over_their_data(tmp_path):
     blue = np.abs(rgb - np.array([0x1F, 0x77, 0xB4]) / 255).max(axis=2) < 0.05
     grey = np.abs(rgb - 0.8).max(axis=2) < 0.02
     assert blue.sum() > 200 and grey.sum() > 200, (blue.sum(), grey.sum())
+
+
+def test_a_tables_baselines_come_only_from_models_trained_as_long(tmp_path):
+    """Table 1's optional baseline rows are taken from other tables' results only when those models ran on
+    the same data and metric for the same training length: a 30-kimg DDIM beside 90-kimg PFGM++ would
+    measure the budget, not the method."""
+    from pfgmbench.tables.reproduce import _with_optional_rows
+
+    def rows(table, family, sampler, knobs, run, last_kimg):
+        return [dict({c: "" for c in COLUMNS}, table=table, data="digits", metric="fd-digits", family=family,
+                     sampler=sampler, knobs=knobs, paper_knobs=knobs, cond=0, seed=0, kimg=k, value=30.0,
+                     checkpoint=f"runs/x/{run}/network-snapshot-{k:010.3f}.pt")
+                for k in (last_kimg - 10, last_kimg - 5, last_kimg)]
+
+    long_rows = pd.DataFrame(rows("table1-long", "pfgmpp", "heun", "D=inf", "edm", 90.0))
+    for name, last in (("short", 30.0), ("long", 90.0)):
+        folder = tmp_path / name / "pfgm-proxy"
+        folder.mkdir(parents=True)
+        pd.DataFrame(rows("pfgm", "vp", "ddim", "", "vp", last), columns=COLUMNS).to_csv(folder / "results.csv",
+                                                                                        index=False)
+        (tmp_path / name / "table1-long-proxy").mkdir()
+        df = _with_optional_rows(long_rows, SPECS["table1-long"], tmp_path / name, "proxy")
+        assert (df["family"] == "vp").sum() == (3 if name == "long" else 0), name

@@ -112,12 +112,14 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
 
 def _with_optional_rows(df, spec, root, scale):
     """A table's optional rows (e.g. Table 1's cited baselines) from the other tables' results beside
-    it, when they ran the same models at this scale."""
+    it, when they ran the same models at this scale: the same data and metric, and trained as long
+    (a 30-kimg baseline beside 90-kimg models would measure the budget, not the method)."""
     import pandas as pd
 
     keys = {r.paper_key for r in spec.optional}
-    if not keys:
+    if not keys or df.empty:
         return df
+    budget = df["kimg"].max()
     for other in sorted(root.glob(f"*-{scale}/results.csv")):
         if other.parent.name == f"{spec.name}-{scale}":
             continue
@@ -126,6 +128,11 @@ def _with_optional_rows(df, spec, root, scale):
         except UserError:
             continue
         o = o[[render.row_key(r) in keys for _, r in o.iterrows()]]
+        o = o[(o["data"] == df["data"].iloc[0]) & (o["metric"] == df["metric"].iloc[0])]
+        if o.empty:
+            continue
+        trained = o.groupby(o["checkpoint"].map(lambda c: str(Path(c).parent)))["kimg"].transform("max")
+        o = o[(trained - budget).abs() <= 0.1 * budget]   # each model's last snapshot: its training length
         if not o.empty:
             df = pd.concat([df, o.assign(table=spec.name)], ignore_index=True)
     return df
