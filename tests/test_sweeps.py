@@ -191,3 +191,17 @@ def test_a_tables_baselines_come_only_from_models_trained_as_long(tmp_path):
         (tmp_path / name / "table1-long-proxy").mkdir()
         df = _with_optional_rows(long_rows, SPECS["table1-long"], tmp_path / name, "proxy")
         assert (df["family"] == "vp").sum() == (3 if name == "long" else 0), name
+
+
+def test_a_stress_table_renders_only_its_own_rows(tmp_path):
+    """A robustness folder that still holds an older run's rows (another table name, other models) is not
+    mixed into the table being reproduced."""
+    from pfgmbench.tables.robustness import load_robustness
+
+    rows = [dict({c: "" for c in COLUMNS}, table=t, family="pfgmpp", knobs="D=inf", paper_knobs="D=inf",
+                 seed=0, kimg=k, value=10.0, quant_bits=b, metric="fd-digits")
+            for t, k in (("quant", 30.0), ("table3", 90.0)) for b in (8, 4)]
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp_path / "r.csv", index=False)
+    assert len(load_robustness(tmp_path / "r.csv", "quant")) == 4
+    df = load_robustness(tmp_path / "r.csv", "quant", "table3")
+    assert len(df) == 2 and set(df["kimg"]) == {90.0}

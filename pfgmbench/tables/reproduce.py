@@ -162,7 +162,7 @@ def _stress(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, num, de
     run_robustness(spec.stress, list(spec.stress_values), sources, out / "results.csv", metric,
                    num or sc.num, sc.quant_rule, knobs, str(device_for(device)), inception, ref_stats, progress, log,
                    table=spec.name)
-    df = load_robustness(out / "results.csv", spec.stress)
+    df = load_robustness(out / "results.csv", spec.stress, spec.name)
     md = render.render_stress_table(df, spec)
     if distributed.is_main():
         write_text(out / f"{spec.name}.md", md)

@@ -157,10 +157,12 @@ def run_robustness(kind, values, sweep_csv, out_csv, metric=None, num=1000, quan
     return new
 
 
-def load_robustness(csv_path, kind):
+def load_robustness(csv_path, kind, table=None):
+    """A stress CSV's rows of `kind` (and of `table` when given: a folder may also hold an older run's rows
+    made by another table on other models, which must not be rendered with this one)."""
     import pandas as pd
 
-    df = load_results(csv_path)
+    df = load_results(csv_path, table)
     df = df[df[STRESS[kind]["column"]].notna()] if kind == "quant" else df
     if df.empty:
         raise UserError(f"{csv_path} has no {kind} rows")
