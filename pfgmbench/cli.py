@@ -11,6 +11,7 @@ import click
 
 from pfgmbench import __version__
 from pfgmbench.errors import UserError
+from pfgmbench.tables.specs import reproducible
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -403,9 +404,7 @@ def table(results_csv, table, out_md, plot):
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("what", type=click.Choice(["table1", "table1-long", "table1-dkept", "table1-regime", "table2", "table3",
-                                           "table3-all", "alpha", "alpha-regime", "steps", "pfgm", "pfgm-table",
-                                           "genphys", "genphys-toy", "genphys-digits"]))
+@click.argument("what", type=click.Choice(reproducible()))
 @click.option("--scale", type=click.Choice(["proxy", "paper"]), default="proxy", show_default=True)
 @click.option("--seeds", default=None, help="Training seeds, e.g. 0-2 (default: proxy 0,1; paper 0).")
 @click.option("--out-dir", default=None, type=click.Path(),

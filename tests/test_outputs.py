@@ -108,6 +108,14 @@ def test_the_pfgm_table_answers_to_its_issue_name_and_writes_to_one_folder(tmp_p
     assert seen == [("pfgm", rep.default_out_dir("pfgm", "proxy"))]
 
 
+def test_reproduce_accepts_every_table_and_alias_and_refuses_others():
+    from pfgmbench.tables.specs import ALIASES, COMPOSITES, SPECS, reproducible
+
+    assert set(reproducible()) == set(SPECS) | set(ALIASES) | set(COMPOSITES)
+    r = run_cli("reproduce", "table9")
+    assert r.returncode == 2 and "table3-all" in r.stderr and "pfgm-table" in r.stderr
+
+
 @pytest.mark.parametrize("args,words", [
     (["train", *TINY, "--out", "{file}"], ["is a file"]),
     (["sample", "--run", "{run}", "--out", "{file}"], ["is a file"]),

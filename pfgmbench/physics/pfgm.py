@@ -133,9 +133,13 @@ class PFGM(Family):
         ga = gamma(torch.full((B,), N / 2, dtype=torch.float64), generator)
         gb = gamma(torch.full((B,), 0.5, dtype=torch.float64), generator)
         R = (self.p["z_max"] * (ga / gb.clamp_min(torch.finfo(torch.float64).tiny)).sqrt()).clamp(1, self.p["upper_norm"])
-        u = torch.randn((B, N), generator=generator, dtype=torch.float64)
+        return self.state_on_plane(R, generator)
+
+    def state_on_plane(self, R, generator):
+        """States (x, z_max) with |x| = R and x / |x| uniform on the sphere in R^N (a normalised Gaussian)."""
+        u = torch.randn((len(R), self.N), generator=generator, dtype=torch.float64)
         u = u / u.norm(dim=1, keepdim=True)
-        return torch.cat([R[:, None] * u, torch.full((B, 1), float(self.p["z_max"]), dtype=torch.float64)], dim=1)
+        return torch.cat([R[:, None] * u, torch.full((len(R), 1), float(self.p["z_max"]), dtype=torch.float64)], dim=1)
 
     def grid(self, steps, device="cpu", sampler=None):
         """RK45: t = ln z from ln z_max to ln z_min (the authors' change of variable). Euler / Heun:

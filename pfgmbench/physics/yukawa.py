@@ -158,6 +158,4 @@ class Yukawa(PFGM):
         i = torch.searchsorted(cdf, u).clamp(1, len(cdf) - 1)
         frac = (u - cdf[i - 1]) / (cdf[i] - cdf[i - 1]).clamp_min(1e-300)
         R = (lnR[i - 1] + frac * (lnR[i] - lnR[i - 1])).exp()
-        d = torch.randn((B, N), generator=generator, dtype=torch.float64)
-        d = d / d.norm(dim=1, keepdim=True)
-        return torch.cat([R[:, None] * d, torch.full((B, 1), z, dtype=torch.float64)], dim=1)
+        return self.state_on_plane(R, generator)

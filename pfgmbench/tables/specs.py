@@ -174,6 +174,18 @@ def canonical(name):
     return ALIASES.get(name, name)
 
 
+# `reproduce genphys` runs GenPhys's s-generative table and then its two Yukawa specs
+COMPOSITES = ("genphys",)
+
+
+def reproducible():
+    """Every name `pfgmbench reproduce` accepts: the specs, their aliases and the composite runs."""
+    names = list(SPECS)
+    for alias, target in ALIASES.items():
+        names.insert(names.index(target) + 1, alias)
+    return names + list(COMPOSITES)
+
+
 def spec(name):
     name = canonical(name)
     if name not in SPECS:
