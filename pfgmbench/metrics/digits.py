@@ -1,7 +1,11 @@
 """Offline metrics for the digits proxy: fd-digits and is-digits.
 
-A small CNN classifier trained deterministically on the digits train split, cached by a
-hash of its recipe. fd-digits is the Fréchet distance on its 64-d penultimate features
+A small CNN classifier trained by a fixed recipe on the digits train split. Its weights ship with
+the package (as Inception's do for FID): float32 training is reproducible on one CPU but not across
+CPUs (the same recipe gave weights eccdbc31bd7f on one machine and f8fb4dbc4010 on another, and the
+data floor moved from 5.89 to 6.09), so a classifier trained on each machine would make every
+fd-digits value machine-dependent. A recipe without shipped weights is trained on first use and
+cached by the recipe's hash. fd-digits is the Fréchet distance on its 64-d penultimate features
 against the train split; is-digits the Inception-Score formula on its 10 class
 probabilities. Each value comes with the data-vs-data floor at the same sample count:
 the held-out test split (297 images) against train.
@@ -9,6 +13,7 @@ the held-out test split (297 images) against train.
 import hashlib
 import json
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -16,6 +21,7 @@ from torch import nn
 from pfgmbench.atomic import atomic_path
 from pfgmbench.cache import cache_dir
 from pfgmbench.data import load_dataset
+from pfgmbench.errors import UserError
 from pfgmbench.metrics.frechet import fd_from_features
 from pfgmbench.metrics.inception_score import inception_score
 
@@ -23,6 +29,8 @@ RECIPE = {"version": 2, "epochs": 40, "batch": 64, "lr": 2e-3, "seed": 0, "shift
 # Float reductions depend on the thread count: the classifier (and so every fd-digits value)
 # would differ between a laptop, a torchrun worker (OMP_NUM_THREADS=1) and a CI runner.
 CLASSIFIER_THREADS = 2
+# the recipe's classifier as pfgmbench trained it (sha256 of its weights); every result records it
+SHIPPED_SHA256 = {"366879740a1f": "f8fb4dbc40100fa0192715861f22c30b2c42c99ceac1244bb5f0c1c845f48393"}
 
 
 class DigitsCNN(nn.Module):
@@ -87,30 +95,49 @@ def _fit():
 _CACHE = {}
 
 
+def recipe_key():
+    return hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def shipped_weights(key):
+    return Path(__file__).with_name(f"digits-cnn-{key}.pt")
+
+
+def weights_sha256(net):
+    return hashlib.sha256(b"".join(t.numpy().tobytes() for t in net.state_dict().values())).hexdigest()
+
+
 def classifier():
-    """(network, test accuracy, sha256 of its weights): trained once, then loaded from the cache by
-    recipe hash (the weights' hash goes into every result, so a changed classifier is visible)."""
-    key = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:12]
+    """(network, test accuracy, sha256 of its weights): the shipped weights of the recipe, or for a
+    recipe without them, trained once and then loaded from the cache by recipe hash (the weights' hash
+    goes into every result, so a changed classifier is visible)."""
+    key = recipe_key()
     if key in _CACHE:
         return _CACHE[key]
-    path = cache_dir("digits-classifier") / f"cnn-{key}.pt"
     with torch.random.fork_rng(devices=[]):   # building the module must not move the caller's RNG
         net = DigitsCNN(RECIPE["width"])
-    if path.exists():
-        try:
-            net.load_state_dict(torch.load(path, weights_only=True))
-        except Exception:   # a torn or foreign file: train again and replace it
-            path.unlink(missing_ok=True)
-    if not path.exists():
-        net = _train_classifier()
-        with atomic_path(path) as tmp:
-            torch.save(net.state_dict(), tmp)
+    shipped = shipped_weights(key)
+    if shipped.exists():
+        net.load_state_dict(torch.load(shipped, weights_only=True))
+        if weights_sha256(net) != SHIPPED_SHA256.get(key):
+            raise UserError(f"{shipped} is not the classifier this version ships (its sha256 differs); "
+                            "restore it with git checkout or reinstall pfgmbench")
+    else:
+        path = cache_dir("digits-classifier") / f"cnn-{key}.pt"
+        if path.exists():
+            try:
+                net.load_state_dict(torch.load(path, weights_only=True))
+            except Exception:   # a torn or foreign file: train again and replace it
+                path.unlink(missing_ok=True)
+        if not path.exists():
+            net = _train_classifier()
+            with atomic_path(path) as tmp:
+                torch.save(net.state_dict(), tmp)
     net.eval()
     te = load_dataset({"name": "digits"}, split="test")
     with torch.no_grad():
         acc = (net(te.data).argmax(1) == te.labels).float().mean().item()
-    digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in net.state_dict().values())).hexdigest()
-    _CACHE[key] = (net, acc, digest)
+    _CACHE[key] = (net, acc, weights_sha256(net))
     return _CACHE[key]
 
 
