@@ -155,6 +155,25 @@ def test_toy_metrics():
     assert sliced_w2(a, b, projections=500) < 0.1
 
 
+def fd_digits_as_a_worker(images):
+    """fd-digits called as a torchrun worker would: one thread, inside no_grad; the caller's RNG and
+    thread count must come back untouched."""
+    from pfgmbench.metrics import digits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(123)
+        before = torch.get_rng_state()
+        with torch.no_grad():
+            out = digits.fd_digits(images)
+        assert torch.equal(torch.get_rng_state(), before)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
 def test_first_score_on_a_new_machine_uses_the_shipped_classifier(cli, tmp_path, monkeypatch):
     """A machine that has never seen pfgmbench: empty cache and home. fd-digits uses the classifier
     weights that ship with the package (the same metric on every machine), writes nothing to the
@@ -174,17 +193,7 @@ def test_first_score_on_a_new_machine_uses_the_shipped_classifier(cli, tmp_path,
     assert not (tmp_path / "cache-cli" / "digits-classifier").exists()
 
     monkeypatch.setattr(digits, "_CACHE", {})
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(123)
-        before = torch.get_rng_state()
-        with torch.no_grad():
-            here = digits.fd_digits(u8)
-        assert torch.equal(torch.get_rng_state(), before)
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(threads)
+    here = fd_digits_as_a_worker(u8)
     assert here["classifier_sha256"][:12] == res["detector"].split(":")[1]
     assert here["value"] == pytest.approx(res["value"], rel=1e-9)
 
@@ -200,17 +209,7 @@ def test_a_recipe_without_shipped_weights_trains_its_classifier_cold_and_near_th
     monkeypatch.setattr(digits, "shipped_weights", lambda key: tmp_path / "none.pt")
     monkeypatch.setattr(digits, "_CACHE", {})
     monkeypatch.setenv("PFGMBENCH_CACHE", str(tmp_path / "cache"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(123)
-        before = torch.get_rng_state()
-        with torch.no_grad():
-            trained = digits.fd_digits(torch.zeros(300, 1, 8, 8))
-        assert torch.equal(torch.get_rng_state(), before)
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(threads)
+    trained = fd_digits_as_a_worker(torch.zeros(300, 1, 8, 8))
     assert list((tmp_path / "cache" / "digits-classifier").glob("cnn-*.pt"))
     assert trained["floor"] == pytest.approx(shipped_floor, rel=0.10)
     assert abs(trained["accuracy"] - shipped_acc) <= 0.02
