@@ -42,22 +42,47 @@ def test_differences_resolve_with_seeds_and_not_with_one():
     assert verdict(lo, hi) == "not resolved"           # one seed and no sampling error: nothing to judge by
 
 
+def results_frame(base_by_D, table="table1", mapped=None, seeds=3):
+    """Results rows of a PFGM++ table: per paper D, `seeds` seeds x 3 checkpoints whose best is
+    base + 0.2 seed; `mapped` maps the paper's D to the proxy's (default: kept)."""
+    rows = []
+    for D, base in base_by_D.items():
+        ours = (mapped or {}).get(D, D)
+        for seed in range(seeds):
+            for k, kimg in enumerate((20, 25, 30)):
+                rows.append({"table": table, "preset": "digits-table", "scale": "proxy", "family": "pfgmpp",
+                             "method": "EDM" if D == float("inf") else "PFGM++", "knobs": f"D={ours}",
+                             "paper_knobs": f"D={D}", "variant": "", "cond": 0, "N": 64, "seed": seed,
+                             "kimg": kimg, "checkpoint": f"{table}{seed}{k}{D}", "metric": "fd-digits",
+                             "value": base + 0.2 * seed + k, "value_se": 0.2, "n": 1000, "floor": 5.9,
+                             "floor_n": 297, "sampler": "heun", "steps": 18, "nfe": 35, "far_out": 0.0,
+                             "compute": "fp32", "commit": "x", "data": "digits"})
+    return pd.DataFrame(rows)
+
+
 def test_claims_in_a_rendered_table():
     """A table whose finite-D row is clearly better than EDM says the paper's claim holds."""
     from pfgmbench.tables.render import render_best_table
     from pfgmbench.tables.specs import SPECS
 
-    rows = []
-    for D, base in ((2048.0, 10.0), (float("inf"), 14.0)):
-        for seed in range(3):
-            for k, kimg in enumerate((20, 25, 30)):
-                rows.append({"table": "table1", "preset": "digits-table", "scale": "proxy", "family": "pfgmpp",
-                             "method": "EDM" if D == float("inf") else "PFGM++", "knobs": f"D={D}",
-                             "paper_knobs": f"D={D}", "variant": "", "cond": 0, "N": 64, "seed": seed,
-                             "kimg": kimg, "checkpoint": f"c{seed}{k}{D}", "metric": "fd-digits",
-                             "value": base + 0.2 * seed + k, "value_se": 0.2, "n": 1000, "floor": 5.9,
-                             "floor_n": 297, "sampler": "heun", "steps": 18, "nfe": 35, "far_out": 0.0,
-                             "compute": "fp32", "commit": "x"})
-    md = render_best_table(pd.DataFrame(rows), SPECS["table1"])
+    md = render_best_table(results_frame({2048.0: 10.0, float("inf"): 14.0}), SPECS["table1"])
     assert "PFGM++ D=2048 beats EDM D=∞ (paper 1.91 vs 1.98)" in md and "**holds**" in md
     assert "**Resolution.**" in md and "95% interval" in md
+
+
+def test_both_mappings_side_by_side_name_the_better_run_per_paper_row():
+    """D = 64 much better with D kept than with D/N kept (a heavy-tailed 1.33), EDM the same in both:
+    the side-by-side table says 'right better' for D = 64 and 'not resolved' for EDM, and labels the
+    heavy-tailed kernel."""
+    from pfgmbench.tables.render import render_side_by_side
+    from pfgmbench.tables.specs import SPECS
+
+    inf = float("inf")
+    left = results_frame({64.0: 60.0, inf: 30.0}, "table1", mapped={64.0: 1.3333}, seeds=2)
+    right = results_frame({64.0: 28.0, inf: 30.0}, "table1-dkept")
+    md = render_side_by_side((SPECS["table1"], left), (SPECS["table1-dkept"], right))
+    lines = {ln.split(" | ")[0]: ln for ln in md.splitlines() if ln.startswith("| ")}
+    assert "| 64 | 1.33 | 60.10 ± 0.10 |" in lines["| 64"] and "heavy-tailed" in lines["| 64"]
+    assert lines["| 64"].endswith("| right better |") and "| +31.90 |" in lines["| 64"]
+    assert lines["| ∞"].endswith("| not resolved |")
+    assert "seeds 0, 1, 30 kimg" in md and "seeds 0, 1, 2, 30 kimg" in md

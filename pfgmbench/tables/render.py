@@ -198,6 +198,55 @@ def _nfe(v):
     return str(int(v)) if float(v) == int(v) else f"{float(v):.1f}"
 
 
+def render_side_by_side(first, second):
+    """Two runs of the same paper rows with different knob mappings (e.g. Table 1 with D/N kept and
+    with D kept), one line per paper row: each run's knobs, Min with its 95% interval and tail note,
+    and the difference of the two Mins with its interval. first / second: (spec, results DataFrame)."""
+    from pfgmbench.tables.stats import difference
+
+    runs = []
+    for spec, df in (first, second):      # statistics over the whole table, so its intervals are the table's
+        seeds = per_seed(df)
+        agg = across_seeds(seeds)
+        uncond = {r["paper_knobs"]: r for _, r in agg.iterrows() if not bool(r["cond"])}
+        runs.append((spec, df[~df["cond"].astype(bool)], uncond, cell_stats(seeds)))
+    (s1, d1, a1, st1), (s2, d2, a2, st2) = runs
+    metric = d1["metric"].iloc[0]
+    higher = metric in HIGHER_IS_BETTER
+    names = knob_names(d1)
+    N = int(d1["N"].iloc[0])
+    spec_order = [r.paper_key for r in s1.rows]
+
+    def run_text(spec, df):
+        seeds = ", ".join(str(int(s)) for s in sorted(df["seed"].unique()))
+        return f"`{spec.name}` ({spec.title}; seeds {seeds}, {df['kimg'].max():.0f} kimg)"
+
+    lines = [f"### Both mappings side by side (N = {N}, `{metric}`, Min over checkpoints, mean ± std over seeds)", "",
+             f"Left: {run_text(s1, d1)}. Right: {run_text(s2, d2)}. Δ = left Min minus right Min "
+             f"({'negative' if higher else 'positive'}: the right run is better), with a 95% interval.", "",
+             "| " + " | ".join([f"{n} (paper)" for n in names]
+                               + [h for side in ("left", "right")
+                                  for h in [f"{n} ({side})" for n in names]
+                                  + [f"Min ({side})", f"95% interval ({side})", f"note ({side})"]]
+                               + ["Δ", "Δ interval", "verdict"]) + " |",
+             "|" + "---|" * (3 * len(names) + 9)]
+    both = [k for k in a1 if k in a2]
+    both.sort(key=lambda k: spec_order.index(row_key(a1[k])) if row_key(a1[k]) in spec_order else len(spec_order))
+    for k in both:
+        r1, r2 = a1[k], a2[k]
+        i1, i2 = tuple(r1[c] for c in IDENTITY), tuple(r2[c] for c in IDENTITY)
+        diff, lo, hi = difference(st2[i2], st1[i1])          # left minus right
+        right_better, left_better = (hi < 0, lo > 0) if higher else (lo > 0, hi < 0)
+        verdict = "right better" if right_better else "left better" if left_better else "not resolved"
+        lines.append("| " + " | ".join(
+            _knob_cells(k, names) + _knob_cells(r1["knobs"], names)
+            + [_pm(r1["best_mean"], r1["best_std"], r1["seeds"]), _ci(st1.get(i1)), tail_note(r1) or "–"]
+            + _knob_cells(r2["knobs"], names)
+            + [_pm(r2["best_mean"], r2["best_std"], r2["seeds"]), _ci(st2.get(i2)), tail_note(r2) or "–",
+               f"{diff:+.2f}", f"[{lo:+.2f}, {hi:+.2f}]", verdict]) + " |")
+    return "\n".join(lines + [""])
+
+
 def claims_note(agg, stats, spec, metric, higher=False):
     """The table's resolution, and a verdict on each of the paper's claims against its reference
     row (e.g. each PFGM++ D against EDM): holds / does not hold / not resolved (95% intervals)."""

@@ -99,7 +99,7 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
         run_sweep(sw, csv_path, progress=progress, log=log)
     df = load_results(csv_path, spec.name)
     df = _with_optional_rows(df, spec, out.parent, scale)
-    md = render.render_best_table(df, spec)
+    md = render.render_best_table(df, spec) + _side_by_side(spec, df, out.parent, scale, log)
     if distributed.is_main():      # under torchrun: one rank writes the table, the plot and the grids
         from pfgmbench.evaluate import device_for
 
@@ -108,6 +108,22 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
         sample_grids(df, out / f"{spec.name}_samples.png", device=device_for(device))
     distributed.barrier()
     return md, int(len(df))
+
+
+def _side_by_side(spec, df, root, scale, log):
+    """The table beside the one it re-maps (spec.beside), when that table's results sit in the same
+    folder of outputs, on the same data and metric; else nothing."""
+    other = root / f"{spec.beside}-{scale}" / "results.csv" if spec.beside else None
+    if other is None:
+        return ""
+    if not other.exists():
+        log(f"no {spec.beside} results in {other.parent}: run `pfgmbench reproduce {spec.beside}` there to see "
+            "both mappings side by side")
+        return ""
+    o = load_results(other, spec.beside)
+    if o.empty or o["data"].iloc[0] != df["data"].iloc[0] or o["metric"].iloc[0] != df["metric"].iloc[0]:
+        return ""
+    return "\n" + render.render_side_by_side((table_spec(spec.beside), o), (spec, df))
 
 
 def _with_optional_rows(df, spec, root, scale):

@@ -68,6 +68,7 @@ class TableSpec:
     optional: list = field(default_factory=list)   # rows shown as ours when a results file has them, else cited
     order_column: int = 0                      # the paper column our metric is ranked against
     reference: Optional[Row] = None            # the row the paper's claims compare against (verdicts)
+    beside: Optional[str] = None               # a table of the same rows, mapped otherwise, shown side by side
 
     def scale(self, scale):
         if scale not in self.scales:
@@ -115,7 +116,7 @@ SPECS = {
     "table1-dkept": TableSpec(
         "table1-dkept", "PFGM++ Table 1 on digits with D kept (not D/N)", paper.TABLE1,
         D_rows([64, 128, 2048, 3072000, INF]),
-        {"proxy": Scale(DIGITS, "fd-digits", 1000, "0,1,2", absolute=True)}, reference=EDM),
+        {"proxy": Scale(DIGITS, "fd-digits", 1000, "0,1,2", absolute=True)}, reference=EDM, beside="table1"),
     # the regime proxy: digits at 32x32 (N = 1024) keep both the paper's D/N and thin tails (D = 64 -> 21.3);
     # 5x the cost of a digits model, so the last snapshot alone is scored, on 500 samples
     "table1-regime": TableSpec(
