@@ -86,3 +86,15 @@ def test_both_mappings_side_by_side_name_the_better_run_per_paper_row():
     assert lines["| 64"].endswith("| right better |") and "| +31.90 |" in lines["| 64"]
     assert lines["| ∞"].endswith("| not resolved |")
     assert "seeds 0, 1, 30 kimg" in md and "seeds 0, 1, 2, 30 kimg" in md
+
+
+def test_a_paper_row_with_no_counterpart_at_the_proxys_N_says_why():
+    """Table 2 keeps D/N of FFHQ's N = 12288: at N = 64 the paper's D = 128 would be 0.67 < 1."""
+    from pfgmbench.tables.render import render_best_table
+    from pfgmbench.tables.specs import SPECS
+
+    inf = float("inf")
+    md = render_best_table(results_frame({2048.0: 10.0, inf: 12.0}, "table2", mapped={2048.0: 10.6667}),
+                           SPECS["table2"])
+    row = next(ln for ln in md.splitlines() if ln.startswith("| PFGM++ (not run) | 128 |"))
+    assert "no counterpart at N = 64: paper D=128 maps to D=0.667 < 1" in row

@@ -86,7 +86,8 @@ def test_table_renders_ours_beside_the_paper(tmp_path):
     assert "| PFGM++ | 2048 | 42.67 |" in md and "| EDM | ∞ | ∞ |" in md
     assert "1.91 | 1.93 | 35" in md           # the paper's D=2048 row, labelled as the paper's
     assert "the paper's numbers, not ours" in md and "DDPM (cited)" in md
-    assert "| pfgmpp (not run) | 64 | not run |" in md   # paper rows we did not run are shown as such
+    assert "| PFGM++ (not run) | 64 | not run |" in md   # paper rows we did not run are shown as such
+    assert "not in the results yet" in md
     assert "±" in md and "**Ordering.**" in md
 
 

@@ -83,6 +83,11 @@ class Family:
         return {k: self.physics[k] for k in self.knob_names}
 
     @classmethod
+    def method_name(cls, knobs, sampler=None):
+        """The method's name for a row with these knobs that has no model yet (a 'not run' row)."""
+        return cls.name
+
+    @classmethod
     def note(cls, knobs):
         """A remark tables print beside a row with these knobs (e.g. a heavy-tailed kernel); '' if none."""
         return ""

@@ -171,6 +171,10 @@ class PFGMPP(Family):
     THIN_TAIL_D = 16    # REFERENCE 9: P(R > s) decays like s^-D; below ~16 the radii are heavy-tailed
 
     @classmethod
+    def method_name(cls, knobs, sampler=None):
+        return "EDM" if is_edm(float(knobs.get("D", math.inf))) else "PFGM++"
+
+    @classmethod
     def note(cls, knobs):
         D = float(knobs.get("D", math.inf))
         return f"heavy-tailed kernel (D < {cls.THIN_TAIL_D})" if D < cls.THIN_TAIL_D else ""
