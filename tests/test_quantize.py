@@ -31,10 +31,16 @@ def test_quantised_tensor_lies_on_the_grid(bits):
     assert (q - w).abs().max() <= scale + 1e-6
 
 
-def test_all_positive_tensor_clamps_zero_point():
+@pytest.mark.parametrize("bits", [4, 9])
+def test_an_all_positive_tensor_keeps_its_values_to_half_a_step(bits):
+    """A norm's scale (all > 0, quantised under rule 'all'): the range widened to [0, max] keeps every
+    value within half a step max / (2^b - 1); the unwidened formula would clamp all w > max - min."""
     w = torch.linspace(0.5, 1.5, 100)
-    q = fake_quantize(w, 4)
-    assert q.unique().numel() <= 16 and q.min() >= 0
+    q = fake_quantize(w, bits)
+    step = 1.5 / (2 ** bits - 1)
+    assert q.unique().numel() <= 2 ** bits and q.min() >= 0
+    assert (q - w).abs().max() <= step / 2 + 1e-6
+    assert torch.equal(fake_quantize(-w, bits), -q)       # all-negative: the mirror image
 
 
 def test_constant_tensor_is_unchanged():

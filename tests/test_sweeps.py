@@ -189,6 +189,10 @@ def test_a_tables_baselines_come_only_from_models_trained_as_long(tmp_path):
         folder.mkdir(parents=True)
         pd.DataFrame(rows("pfgm", "vp", "ddim", "", "vp", last), columns=COLUMNS).to_csv(folder / "results.csv",
                                                                                         index=False)
+        older = tmp_path / name / "table3-proxy"      # an older run's rows, from before rows named their family
+        older.mkdir()
+        pd.DataFrame(rows("quant", "", "", "D=inf", "q", last), columns=COLUMNS).to_csv(older / "results.csv",
+                                                                                       index=False)
         (tmp_path / name / "table1-long-proxy").mkdir()
         df = _with_optional_rows(long_rows, SPECS["table1-long"], tmp_path / name, "proxy")
         assert (df["family"] == "vp").sum() == (3 if name == "long" else 0), name

@@ -143,6 +143,9 @@ def _with_optional_rows(df, spec, root, scale):
             o = load_results(other)
         except UserError:
             continue
+        o = o[o["family"].notna() & (o["family"].astype(str) != "")]   # an older layout's rows name no family
+        if o.empty:
+            continue
         o = o[[render.row_key(r) in keys for _, r in o.iterrows()]]
         o = o[(o["data"] == df["data"].iloc[0]) & (o["metric"] == df["metric"].iloc[0])]
         if o.empty:
