@@ -26,9 +26,10 @@ RULES = ("paper", "output", "all")
 
 def fake_quantize(w, bits):
     levels = 2 ** bits - 1
-    if w.min() == w.max():          # a constant tensor is already on any grid
+    lo, hi = w.min(), w.max()
+    if lo == hi:                    # a constant tensor is already on any grid
         return w.clone()
-    lo, hi = w.min().clamp(max=0), w.max().clamp(min=0)
+    lo, hi = lo.clamp(max=0), hi.clamp(min=0)
     scale = (hi - lo) / levels
     zp = torch.clamp(-lo / scale, 0, levels).to(torch.int64).to(w.dtype)   # int(): truncation
     q = torch.round(torch.clamp(zp + w / scale, 0, levels))

@@ -113,9 +113,9 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
 def _side_by_side(spec, df, root, scale, log):
     """The table beside the one it re-maps (spec.beside), when that table's results sit in the same
     folder of outputs, on the same data and metric; else nothing."""
-    other = root / f"{spec.beside}-{scale}" / "results.csv" if spec.beside else None
-    if other is None:
+    if not spec.beside:
         return ""
+    other = root / f"{spec.beside}-{scale}" / "results.csv"
     if not other.exists():
         log(f"no {spec.beside} results in {other.parent}: run `pfgmbench reproduce {spec.beside}` there to see "
             "both mappings side by side")
