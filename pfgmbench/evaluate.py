@@ -265,9 +265,11 @@ def min_and_top3(values):
 
 
 def digits_to_8x8(x):
-    """32x32 digit images (uint8) average-pooled 4x4 back to the 8x8 grid of the data and classifier."""
-    xf = torch.as_tensor(x).to(torch.float32) / 127.5 - 1
-    return to_uint8(torch.nn.functional.avg_pool2d(xf, 4))
+    """32x32 digit images (uint8) mapped back to the 8x8 grid of the data and classifier by the exact
+    inverse of the upsampling that made them (block means: noise within a block is averaged, not scored)."""
+    from pfgmbench.data.digits import downsample
+
+    return to_uint8(downsample(torch.as_tensor(x).to(torch.float32) / 127.5 - 1, 4))
 
 
 def reference_dataset(metric, cfg):

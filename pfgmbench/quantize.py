@@ -78,5 +78,7 @@ def quantize_model(net, bits, rule="paper", top_res=None):
 
 
 def top_resolution(snap):
+    """The network's top resolution tag: the image size, over the patch size of a patch network."""
     shape = snap.get("data_shape") or []
-    return shape[-1] if len(shape) == 3 else None
+    patch = int(((snap.get("config") or {}).get("net") or {}).get("patch", 1))
+    return shape[-1] // patch if len(shape) == 3 else None

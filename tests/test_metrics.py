@@ -223,3 +223,26 @@ def test_an_altered_shipped_classifier_is_refused(monkeypatch):
     monkeypatch.setitem(digits.SHIPPED_SHA256, digits.recipe_key(), "0" * 64)
     with pytest.raises(UserError, match="sha256"):
         digits.classifier()
+
+
+def test_the_regime_proxy_data_scores_at_the_floor_and_block_noise_is_not_a_digit_change():
+    """digits32 is the 8x8 data in 4x4 blocks: scored through the scorer's 32x32 path, the test set lands on
+    the 8x8 floor (a blurring inverse, as bilinear data pooled to 8x8 was, scored ~150), and noise within
+    blocks (off the data's subspace) leaves the score unchanged while noise across blocks raises it."""
+    from pfgmbench.data import load_dataset
+    from pfgmbench.evaluate import Scorer
+    from pfgmbench.images_io import to_uint8
+
+    te32 = load_dataset({"name": "digits32"}, split="test").data
+    assert te32.shape[1:] == (1, 32, 32)
+    scorer = Scorer("fd-digits", bootstrap=0)
+    clean = scorer.score(to_uint8(te32))
+    assert abs(clean["value"] - clean["floor"]) < 0.05 * clean["floor"]
+    g = torch.Generator().manual_seed(0)
+    base = 0.7 * te32                     # room for the noise below without clipping, which would move block means
+    noise = torch.randn(te32.shape, generator=g).clamp(-3, 3) * 0.1
+    block_means = F.interpolate(F.avg_pool2d(noise, 4), scale_factor=4, mode="nearest")
+    ref = scorer.score(to_uint8(base))["value"]
+    assert abs(scorer.score(to_uint8(base + noise - block_means))["value"] - ref) < 0.05 * ref
+    across = scorer.score(to_uint8((te32 + 24 * block_means).clamp(-1, 1)))["value"]   # 8x8 noise of std 0.6
+    assert across > 3 * clean["value"]

@@ -91,3 +91,18 @@ def test_quantize_model_counts_and_leaves_biases():
             assert torch.equal(p, before[n]), n
         else:
             assert p.unique().numel() <= 32
+
+
+def test_a_patch_network_keeps_its_inner_output_layers_and_top_level_in_float32():
+    """The regime proxy's network runs at 8x8 inside a 32x32 model: the paper rule's resolution tag is the
+    network's (8), and the inner output layers are found through the wrapper."""
+    from pfgmbench.quantize import top_resolution
+
+    cfg = resolve("digits32-table")
+    net = build_network(cfg, (1, 32, 32))
+    assert top_resolution({"data_shape": [1, 32, 32], "config": cfg}) == 8
+    outputs = output_layer_names(net)
+    assert "model.inner.dec.8x8_aux_conv" in outputs
+    kept = {n for n, _ in net.named_parameters() if "weight" in n and not selected(n, "output", None, outputs)}
+    assert "model.inner.dec.8x8_aux_conv.weight" in kept
+    assert "model.inner.enc.8x8_conv.weight" not in kept

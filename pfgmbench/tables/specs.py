@@ -118,11 +118,11 @@ SPECS = {
         D_rows([64, 128, 2048, 3072000, INF]),
         {"proxy": Scale(DIGITS, "fd-digits", 1000, "0,1,2", absolute=True)}, reference=EDM, beside="table1"),
     # the regime proxy: digits at 32x32 (N = 1024) keep both the paper's D/N and thin tails (D = 64 -> 21.3);
-    # 5x the cost of a digits model, so the last snapshot alone is scored, on 500 samples
+    # 200 kimg per model (7x a digits model), so the last snapshot alone is scored, on 500 samples
     "table1-regime": TableSpec(
         "table1-regime", "PFGM++ Table 1 in the paper's regime: digits at 32x32 (N = 1024)", paper.TABLE1,
         D_rows([64, 128, 2048, 3072000, INF]),
-        {"proxy": Scale(REGIME, "fd-digits", 500, "0,1,2", score_from_kimg=29.9)}, reference=EDM),
+        {"proxy": Scale(REGIME, "fd-digits", 500, "0,1,2", score_from_kimg=199.9)}, reference=EDM),
     "pfgm": TableSpec(
         "pfgm", "PFGM's CIFAR-10 table: PFGM beside the score-SDE baselines, PFGM++ and EDM", paper.PFGM_TABLE,
         PFGM_ROWS,
