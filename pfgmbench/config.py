@@ -186,12 +186,12 @@ def describe_presets(with_keys=False):
         except UserError:      # an image folder that is not there: its N is whatever its files have
             N = "?"
         family = family_class(c["physics"]["family"])
+        patches = f" on {net['patch']}x{net['patch']} patches" if net.get("patch", 1) > 1 else ""
         rows.append({
             "preset": name, "scale": c["scale"], "data": c["data"]["name"], "N": N,
             "network": (f"SongUNet {net['model_channels']}ch x{net['channel_mult']} {net['embedding_type']} "
-                        f"{net['encoder_type']}" + (f" on {net['patch']}x{net['patch']} patches" if net.get("patch", 1) > 1
-                                                    else "")
-                        if net["arch"] == "songunet" else f"MLP {net['hidden']}x{net['depth']}"),
+                        f"{net['encoder_type']}{patches}" if net["arch"] == "songunet"
+                        else f"MLP {net['hidden']}x{net['depth']}"),
             "family": family.name, "knobs": " ".join(f"{k}={c['physics'][k]:g}" for k in family.knob_names),
             "budget": f"{c['train']['kimg']:g} kimg, batch {c['train']['batch']}", "description": c["description"],
             **({"keys": flat_keys(c)} if with_keys else {})})
