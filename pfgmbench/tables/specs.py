@@ -153,7 +153,7 @@ SPECS = {
     "alpha": _robust("alpha", "PFGM++ robustness to sampler noise alpha (x <- x + alpha t_i eps before each step)",
                      paper.ALPHA, "alpha", ALPHAS, "table1-long", Scale(DIGITS, "fd-digits", 500, "0,1,2")),
     "alpha-regime": _robust("alpha-regime", "PFGM++ robustness to sampler noise alpha in the paper's regime "
-                            "(digits at 32x32, N = 1024)", paper.ALPHA, "alpha", (0.0, 0.3),
+                            "(digits at 32x32, N = 1024)", paper.ALPHA, "alpha", (0.0, 0.15, 0.3, 0.45),
                             "table1-regime", Scale(REGIME, "fd-digits", 500, "0,1,2")),
     "steps": _robust("steps", "PFGM++ sampler steps (NFE 19-47)", paper.STEPS, "steps", (10, 12, 14, 16, 18, 20, 22, 24),
                      "table1-long", Scale(DIGITS, "fd-digits", 500, "0,1,2")),
