@@ -210,3 +210,18 @@ def test_a_stress_table_renders_only_its_own_rows(tmp_path):
     assert len(load_robustness(tmp_path / "r.csv", "quant")) == 4
     df = load_robustness(tmp_path / "r.csv", "quant", "table3")
     assert len(df) == 2 and set(df["kimg"]) == {90.0}
+
+
+def test_a_table_that_scores_only_the_last_snapshot_follows_a_changed_duration():
+    """table1-regime scores the last snapshot alone: with --kimg 100 (or 400) that is the snapshot at
+    100 (400), not a fixed 200 that a shorter run never reaches."""
+    from pfgmbench.tables.specs import INF
+    from pfgmbench.tables.sweep import make_spec
+
+    last = SPECS["table1-regime"].scales["proxy"].score_last
+    assert last == 1
+    for kimg in (None, 100.0, 400.0):
+        spec = make_spec("digits32-table", D_rows([INF]), [0], kimg=kimg, score_last=last)
+        assert abs(spec.score_from_kimg - (kimg or 200.0)) < 1e-3
+    three = make_spec("digits32-table", D_rows([INF]), [0], kimg=100.0)
+    assert abs(three.score_from_kimg - 0.0) < 1e-3      # the default, last three: 100 - 2 x 50

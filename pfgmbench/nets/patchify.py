@@ -10,9 +10,7 @@ import torch.nn.functional as F
 class Patchify(torch.nn.Module):
     def __init__(self, inner, patch):
         super().__init__()
-        self.inner, self.patch = inner, patch
-        # the inner network's output layers, named from here (quantisation keeps them in float32)
-        self.output_layers = tuple(f"inner.{n}" for n in getattr(inner, "output_layers", ()))
+        self.inner, self.patch = inner, patch   # quantisation finds the inner net's output_layers itself
 
     def forward(self, x, c_noise, class_labels=None, augment_labels=None):
         out = self.inner(F.pixel_unshuffle(x, self.patch), c_noise, class_labels=class_labels,

@@ -95,7 +95,8 @@ def _best(spec, scale, sc, seeds, out, runs_dir, inception, ref_stats, kimg, num
             continue
         sw = make_spec(preset, rows, parse_seeds(seeds or sc.seeds), sc.metric, num or sc.num, sc.steps,
                        kimg or sc.kimg, sc.score_from_kimg, absolute=sc.absolute, sets=sc.sets, ref_stats=ref_stats,
-                       inception=inception, runs_dir=runs_dir, device=device, table=spec.name, paper_N=sc.paper_N)
+                       inception=inception, runs_dir=runs_dir, device=device, table=spec.name, paper_N=sc.paper_N,
+                       score_last=sc.score_last)
         run_sweep(sw, csv_path, progress=progress, log=log)
     df = load_results(csv_path, spec.name)
     df = _with_optional_rows(df, spec, out.parent, scale)

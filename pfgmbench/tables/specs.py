@@ -44,7 +44,8 @@ class Scale:
     num: int
     seeds: str
     cond_preset: Optional[str] = None
-    score_from_kimg: Optional[float] = None    # None: the last three snapshots
+    score_from_kimg: Optional[float] = None    # None: the last `score_last` snapshots
+    score_last: int = 3
     steps: Optional[int] = None
     paper_N: Optional[int] = None              # the paper data set's N whose knobs the proxy mirrors
     sets: tuple = ()
@@ -122,7 +123,7 @@ SPECS = {
     "table1-regime": TableSpec(
         "table1-regime", "PFGM++ Table 1 in the paper's regime: digits at 32x32 (N = 1024)", paper.TABLE1,
         D_rows([64, 128, 2048, 3072000, INF]),
-        {"proxy": Scale(REGIME, "fd-digits", 500, "0,1,2", score_from_kimg=199.9)}, reference=EDM),
+        {"proxy": Scale(REGIME, "fd-digits", 500, "0,1,2", score_last=1)}, reference=EDM),
     "pfgm": TableSpec(
         "pfgm", "PFGM's CIFAR-10 table: PFGM beside the score-SDE baselines, PFGM++ and EDM", paper.PFGM_TABLE,
         PFGM_ROWS,

@@ -153,13 +153,13 @@ def parse_axis(text):
 
 def make_spec(preset, rows, seeds, metric=None, num=None, steps=None, kimg=None, score_from_kimg=None,
               absolute=False, sets=(), ref_stats=None, inception=None, runs_dir="runs", device="auto",
-              table="sweep", variants=None, paper_N=None):
+              table="sweep", variants=None, paper_N=None, score_last=3):
     """A SweepSpec with the defaults users expect: the preset's metric, 1000 samples (50k at paper
-    scale), and the last three snapshots scored."""
+    scale), and the last `score_last` snapshots scored (of the training duration in effect)."""
     base = resolve(preset, sets=_not_physics(sets), kimg=kimg)
-    if score_from_kimg is None:   # the last three snapshots
+    if score_from_kimg is None:
         snap = base["train"]["snapshot_kimg"]
-        score_from_kimg = max(0.0, base["train"]["kimg"] - 2 * snap - 1e-6)
+        score_from_kimg = max(0.0, base["train"]["kimg"] - (score_last - 1) * snap - 1e-6)
     return SweepSpec(preset=preset, rows=rows, seeds=list(seeds), metric=metric or default_metric(base),
                      num=num or (50000 if base["scale"] == "paper" else 1000), steps=steps, kimg=kimg,
                      score_from_kimg=score_from_kimg, absolute=absolute, table=table, sets=tuple(sets),
